@@ -1,0 +1,1 @@
+"""The `safevet` command line: a thin front end over the engine API."""

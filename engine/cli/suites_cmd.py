@@ -1,0 +1,66 @@
+"""`safevet suites ...`: import, validate, list and show suites."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from engine.cli.common import console, workspace
+from engine.suites.io import validate_suite_dir
+from engine.suites.registry import list_suites, resolve_suite
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("validate")
+def validate(folder: Path) -> None:
+    """Check a suite folder: schema, hash, item count. Exit 0 only if all hold."""
+    suite = validate_suite_dir(folder)
+    kinds = {"mcq": len(suite.mcq_items()), "open": len(suite.open_items())}
+    console.print(f"OK {suite.id} {suite.version}: {len(suite.items)} items "
+                  f"({kinds['mcq']} MCQ, {kinds['open']} open), sha256 "
+                  f"{suite.manifest.items_sha256[:16]}…")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List bundled and imported suites."""
+    table = Table("id", "version", "items", "kind", "path", "status")
+    for folder, suite, error in list_suites(workspace()):
+        if suite is None:
+            table.add_row("?", "?", "?", "?", str(folder), f"[red]{error}[/]")
+        else:
+            kind = "mcq" if suite.mcq_items() and not suite.open_items() else (
+                "open" if suite.open_items() and not suite.mcq_items() else "mixed")
+            table.add_row(suite.id, suite.version, str(len(suite.items)), kind, str(folder),
+                          "ok" + (" (demonstration)" if suite.manifest.demonstration else ""))
+    console.print(table)
+
+
+@app.command("show")
+def show(ref: str, item: Optional[str] = typer.Option(None, "--item", help="One item's id")) -> None:
+    """Show a suite's manifest and item summary, or one item in full."""
+    suite = resolve_suite(workspace(), ref)
+    if item:
+        console.print_json(json.dumps(suite.item(item).model_dump(mode="json")))
+        return
+    m = suite.manifest
+    console.print(f"[bold]{m.name}[/] ({m.id} {m.version})")
+    console.print(f"{m.description}\nlicense: {m.license}\nsource: {m.source}\n"
+                  f"items: {m.item_count}  sha256: {m.items_sha256}")
+    if m.demonstration:
+        console.print("[yellow]Demonstration set written for SafeVet; not a validated "
+                      "clinical benchmark.[/]")
+    counts: dict[str, int] = {}
+    for it in suite.items:
+        key = getattr(it, "topic", "") or f"{getattr(it, 'family', '')}/{getattr(it, 'category', '')}"
+        counts[key] = counts.get(key, 0) + 1
+    table = Table("group", "items")
+    for key, n in sorted(counts.items()):
+        table.add_row(key, str(n))
+    console.print(table)
+    for entry in m.changelog:
+        console.print(f"{entry.version} {entry.date}: {entry.summary}")

@@ -1,0 +1,34 @@
+"""`safevet doctor` and `safevet demo`: machine checks and the main job."""
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from engine.cli.common import console, workspace
+from engine.environment_info import host_info, package_versions
+from engine.offline import offline_flag_problems
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)
+    app.command("demo")(demo)
+
+
+def doctor() -> None:
+    """Report versions, hardware, execution providers and offline settings."""
+    ws = workspace()
+    table = Table("what", "value", title="SafeVet doctor")
+    table.add_row("workspace", str(ws.home))
+    for key, value in host_info().items():
+        table.add_row(key, str(value))
+    for name, version in package_versions().items():
+        table.add_row(name, version)
+    problems = offline_flag_problems()
+    table.add_row("offline settings", "ok" if not problems else "; ".join(problems))
+    console.print(table)
+
+
+def demo() -> None:
+    """The main job: default models, demo corpus, full condition suite, signed PDFs."""
+    from engine.demo import run_demo
+    run_demo(workspace(), console)

@@ -1,0 +1,282 @@
+"""SQLite results store (WAL): every model call is committed as it completes.
+
+One row per call with a UNIQUE key on (run, model, suite, item, condition,
+variant) is what makes resume exact: a restarted run asks which keys exist
+and skips them, so a crash loses at most the call in flight.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.errors import SafeVetError
+from engine.store.migrations import MIGRATIONS
+
+SCHEMA_VERSION = len(MIGRATIONS)
+GENESIS_HASH = "0" * 64
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class CallRecord:
+    """One model call as stored; the unit a resume counts and a report recomputes from."""
+
+    run_id: str
+    model: str
+    suite_id: str
+    suite_version: str
+    item_id: str
+    condition: str
+    kind: str
+    prompt_text: str
+    variant: str = ""
+    context: dict | None = None
+    output_text: str | None = None
+    option_probs: dict[str, float] | None = None
+    chosen: str | None = None
+    confidence: float | None = None
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+    id: int | None = None
+
+    @property
+    def prompt_hash(self) -> str:
+        return hashlib.sha256(self.prompt_text.encode("utf-8")).hexdigest()
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.model, self.suite_id, self.item_id, self.condition, self.variant)
+
+
+class ResultsStore:
+    """Thread-safe wrapper over one SQLite file; GUI workers share one instance."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
+                                     isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # -- schema -------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            current = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise SafeVetError(
+                    f"{self.path}: results store has schema version {current}, this SafeVet "
+                    f"knows up to {SCHEMA_VERSION}; upgrade SafeVet to open it")
+            for version in range(current, SCHEMA_VERSION):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in _split_sql(MIGRATIONS[version]):
+                        self._conn.execute(stmt)
+                    self._conn.execute(f"PRAGMA user_version={version + 1}")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    # -- runs ---------------------------------------------------------------
+    def create_run(self, run_id: str, *, profile: str, operator: str, config: dict,
+                   environment: dict) -> None:
+        self.execute(
+            "INSERT INTO runs (id, created_at, status, profile, operator, config_json, "
+            "environment_json) VALUES (?, ?, 'planned', ?, ?, ?, ?)",
+            (run_id, utc_now(), profile, operator, json.dumps(config), json.dumps(environment)))
+
+    def set_run_status(self, run_id: str, status: str, summary: dict | None = None) -> None:
+        finished = utc_now() if status in ("completed", "failed", "interrupted") else None
+        if summary is None:
+            self.execute("UPDATE runs SET status=?, finished_at=? WHERE id=?",
+                         (status, finished, run_id))
+        else:
+            self.execute("UPDATE runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
+                         (status, finished, json.dumps(summary), run_id))
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        for key in ("config_json", "environment_json", "summary_json"):
+            row[key[:-5]] = json.loads(row.pop(key)) if row.get(key) else None
+        return row
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        rows = self.query("SELECT id FROM runs ORDER BY created_at DESC, id DESC")
+        return [self.get_run(r["id"]) for r in rows]  # type: ignore[misc]
+
+    # -- calls --------------------------------------------------------------
+    def record_call(self, call: CallRecord) -> int:
+        """Insert one call and commit it at once (autocommit): durable before we go on."""
+        with self._lock:
+            cur = self._conn.execute(
+                "INSERT INTO calls (run_id, model, suite_id, suite_version, item_id, condition, "
+                "variant, kind, prompt_hash, prompt_text, context_json, output_text, "
+                "option_probs_json, chosen, confidence, latency_ms, prompt_tokens, "
+                "completion_tokens, error, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (call.run_id, call.model, call.suite_id, call.suite_version, call.item_id,
+                 call.condition, call.variant, call.kind, call.prompt_hash, call.prompt_text,
+                 json.dumps(call.context or {}), call.output_text,
+                 json.dumps(call.option_probs) if call.option_probs is not None else None,
+                 call.chosen, call.confidence, call.latency_ms, call.prompt_tokens,
+                 call.completion_tokens, call.error, utc_now()))
+            call.id = cur.lastrowid
+            return call.id  # type: ignore[return-value]
+
+    def done_keys(self, run_id: str) -> set[tuple[str, str, str, str, str]]:
+        rows = self.query("SELECT model, suite_id, item_id, condition, variant FROM calls "
+                          "WHERE run_id=?", (run_id,))
+        return {tuple(r) for r in rows}  # type: ignore[misc]
+
+    def calls(self, run_id: str, model: str | None = None) -> list[CallRecord]:
+        sql, params = "SELECT * FROM calls WHERE run_id=?", [run_id]
+        if model is not None:
+            sql += " AND model=?"
+            params.append(model)
+        sql += " ORDER BY id"
+        return [_row_to_call(r) for r in self.query(sql, tuple(params))]
+
+    def iter_calls(self, run_id: str) -> Iterator[CallRecord]:
+        yield from self.calls(run_id)
+
+    # -- judgments ----------------------------------------------------------
+    def record_judgment(self, call_id: int, judge: str, label: str | None, *,
+                        score: float | None = None, cares_class: str | None = None,
+                        reasons: str = "") -> None:
+        self.execute(
+            "INSERT INTO judgments (call_id, judge, label, score, cares_class, reasons, "
+            "created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(call_id, judge) DO UPDATE SET "
+            "label=excluded.label, score=excluded.score, cares_class=excluded.cares_class, "
+            "reasons=excluded.reasons, created_at=excluded.created_at",
+            (call_id, judge, label, score, cares_class, reasons, utc_now()))
+
+    def judgments(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT j.* FROM judgments j JOIN calls c ON c.id = j.call_id WHERE c.run_id=? "
+            "ORDER BY j.id", (run_id,))
+        return [dict(r) for r in rows]
+
+    def record_judge_validation(self, run_id: str, judge: str, n: int, accuracy: float,
+                                kappa: float, details: dict) -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO judge_validations VALUES (?,?,?,?,?,?,?)",
+            (run_id, judge, n, accuracy, kappa, json.dumps(details), utc_now()))
+
+    def judge_validations(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM judge_validations WHERE run_id=? ORDER BY judge",
+                          (run_id,))
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["details"] = json.loads(d.pop("details_json"))
+            out.append(d)
+        return out
+
+    # -- audit log ----------------------------------------------------------
+    def append_audit(self, actor: str, action: str, payload: dict) -> int:
+        """Append a hash-chained entry: each hash covers the previous one."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                last = self._conn.execute(
+                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+                seq = (last["seq"] + 1) if last else 1
+                prev = last["hash"] if last else GENESIS_HASH
+                ts = utc_now()
+                body = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+                digest = audit_entry_hash(seq, ts, actor, action, body, prev)
+                self._conn.execute(
+                    "INSERT INTO audit_log (seq, ts, actor, action, payload_json, prev_hash, hash)"
+                    " VALUES (?,?,?,?,?,?,?)", (seq, ts, actor, action, body, prev, digest))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return seq
+
+    def audit_entries(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.query("SELECT * FROM audit_log ORDER BY seq")]
+
+    def verify_audit_log(self) -> list[str]:
+        """Problems found re-walking the chain; empty means intact."""
+        problems = []
+        prev = GENESIS_HASH
+        for i, e in enumerate(self.audit_entries(), start=1):
+            if e["seq"] != i:
+                problems.append(f"entry {i}: sequence jumps to {e['seq']} (an entry was removed)")
+            if e["prev_hash"] != prev:
+                problems.append(f"entry {e['seq']}: does not chain to the entry before it")
+            expected = audit_entry_hash(e["seq"], e["ts"], e["actor"], e["action"],
+                                        e["payload_json"], e["prev_hash"])
+            if expected != e["hash"]:
+                problems.append(f"entry {e['seq']}: content does not match its hash "
+                                f"(edited after it was written)")
+            prev = e["hash"]
+        return problems
+
+
+def audit_entry_hash(seq: int, ts: str, actor: str, action: str, payload_json: str,
+                     prev_hash: str) -> str:
+    material = json.dumps([seq, ts, actor, action, payload_json, prev_hash], ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _row_to_call(r: sqlite3.Row) -> CallRecord:
+    return CallRecord(
+        id=r["id"], run_id=r["run_id"], model=r["model"], suite_id=r["suite_id"],
+        suite_version=r["suite_version"], item_id=r["item_id"], condition=r["condition"],
+        variant=r["variant"], kind=r["kind"], prompt_text=r["prompt_text"],
+        context=json.loads(r["context_json"]) if r["context_json"] else {},
+        output_text=r["output_text"],
+        option_probs=json.loads(r["option_probs_json"]) if r["option_probs_json"] else None,
+        chosen=r["chosen"], confidence=r["confidence"], latency_ms=r["latency_ms"],
+        prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
+        error=r["error"])
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (trigger bodies kept whole) so it runs in one tx."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
