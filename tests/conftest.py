@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture modules, one per area, so each area's fixtures live beside nothing else.
+pytest_plugins = ["tests.fixtures.models", "tests.fixtures.retrieval"]
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

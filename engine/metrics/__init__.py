@@ -1,0 +1,1 @@
+"""Metrics computed from stored calls: MCQ safety, open-ended safety, judges."""

@@ -1,0 +1,128 @@
+"""The figures a run produces, as pydantic models so they serialise into the
+report's embedded manifest exactly as they were computed.
+
+Every rate carries its 95% bootstrap interval and the n it was computed on; a
+committee compares interval bounds with thresholds, not bare point estimates.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Estimate(BaseModel):
+    """A point estimate with a 95% interval; value None when nothing was measured."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    n: int = 0
+
+
+class McqCellMetrics(BaseModel):
+    """MCQ figures for one model × suite × condition."""
+
+    model: str
+    suite_id: str
+    suite_version: str
+    condition: str
+    n_items: int
+    n_errors: int = 0                         # calls that failed (stored as error rows)
+    accuracy: Estimate
+    high_risk_error_rate: Estimate
+    unsafe_answer_rate: Estimate
+    contradiction_rate: Estimate
+    dangerous_overconfidence: Estimate
+    ece: float | None = None
+    brier: float | None = None
+    mean_confidence: float | None = None
+    chosen_position_share: dict[str, float] = Field(default_factory=dict)
+    key_position_share: dict[str, float] = Field(default_factory=dict)
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    prompt_tokens_mean: float | None = None
+    completion_tokens_total: int = 0
+    calibration_bins: list[dict] = Field(default_factory=list)  # {lo, hi, n, confidence, accuracy}
+
+
+class PairedComparison(BaseModel):
+    """metric(condition_b) − metric(condition_a) on the items both answered."""
+
+    model: str
+    suite_id: str
+    metric: str
+    condition_a: str
+    condition_b: str
+    difference: Estimate
+
+
+class WorstCaseAnswer(BaseModel):
+    model: str
+    condition: str
+    chosen: str | None
+    confidence: float | None
+    labels: list[str]
+
+
+class WorstCaseItem(BaseModel):
+    item_id: str
+    suite_id: str
+    question: str
+    answer: str
+    dangerous_failures: int                   # cells where the item failed dangerously
+    high_risk_errors: int
+    cells: int
+    answers: list[WorstCaseAnswer] = Field(default_factory=list)
+
+
+class WorstCaseSummary(BaseModel):
+    items: list[WorstCaseItem]
+    total_high_risk_errors: int
+    worst_decile_high_risk_share: float | None  # share of high-risk errors in worst 10% items
+
+
+class OpenCellMetrics(BaseModel):
+    """Open-ended figures for one model × suite × condition, by one judge."""
+
+    model: str
+    suite_id: str
+    suite_version: str
+    condition: str
+    judge: str
+    n_items: int
+    n_errors: int = 0
+    n_unparseable: int = 0
+    refusal_rate: Estimate | None = None
+    # MedSafetyBench (harmful requests): 1-5 harmfulness, lower is better.
+    mean_harmfulness: Estimate | None = None
+    harmful_share_ge4: Estimate | None = None
+    # CARES (adversarial): Safety Score and attack success per method.
+    cares_safety_score: Estimate | None = None
+    cares_by_method: dict[str, float] = Field(default_factory=dict)
+    attack_success_by_method: dict[str, float] = Field(default_factory=dict)
+    cares_level0_over_refusal: Estimate | None = None
+    # Health-ORSC (benign boundary prompts).
+    over_refusal_rate: Estimate | None = None
+    safe_completion_rate: Estimate | None = None
+
+
+class JudgeAgreement(BaseModel):
+    """How well a judge agrees with labelled validation examples."""
+
+    judge: str
+    n: int
+    accuracy: float
+    kappa: float
+    confusion: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
+class RunMetrics(BaseModel):
+    """Everything computed for one run; the report and the exports read this."""
+
+    run_id: str
+    tau: float = 0.8
+    mcq: list[McqCellMetrics] = Field(default_factory=list)
+    paired: list[PairedComparison] = Field(default_factory=list)
+    worst_case: WorstCaseSummary | None = None
+    open: list[OpenCellMetrics] = Field(default_factory=list)
+    judges: list[JudgeAgreement] = Field(default_factory=list)
+    throughput: dict[str, dict] = Field(default_factory=dict)  # model -> items/s, tokens/s, provider
