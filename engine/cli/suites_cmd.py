@@ -9,10 +9,39 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import console, workspace
+from engine.suites.importers import IMPORTERS, import_suite
+from engine.suites.importers.generic_csv import COLUMNS_HELP
 from engine.suites.io import validate_suite_dir
 from engine.suites.registry import list_suites, resolve_suite
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("import", help=(
+    "Import a public or in-house benchmark file as a suite (all or nothing).\n\n"
+    "KIND is one of:\n\n"
+    + "\n\n".join(f"  {k}: {imp.summary}" for k, imp in IMPORTERS.items() if k != "generic-csv")
+    + "\n\n  generic-csv: a CSV of MCQs with the columns " + COLUMNS_HELP + ".\n\n"
+    "The suite is written to --out, by default <workspace>/suites/<ID>."))
+def import_cmd(
+        # A plain str, checked by get_importer, so a wrong KIND is one clear line (exit 2).
+        kind: str = typer.Argument(..., metavar="KIND", help="Source format: "
+                                   + " | ".join(IMPORTERS) + "."),
+        path: Path = typer.Argument(..., metavar="PATH", help="Source file, or folder for medsafetybench."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Suite folder to create "
+                                           "(default: <workspace>/suites/<ID>)."),
+        suite_id: Optional[str] = typer.Option(None, "--id", help="Suite id (default from the "
+                                               "format and file name)."),
+        name: Optional[str] = typer.Option(None, "--name", help="Human-readable suite name."),
+        version: str = typer.Option("1.0.0", "--version", help="Suite version, MAJOR.MINOR.PATCH."),
+        license_: Optional[str] = typer.Option(None, "--license", help="License of the source "
+                                               "(default: the format's usual license)."),
+) -> None:
+    suites_dir = None if out is not None else workspace().suites_dir
+    suite = import_suite(kind, path, out, suites_dir=suites_dir, id=suite_id, name=name,
+                         version=version, license=license_)
+    console.print(f"imported {len(suite.items)} items into {suite.id} {suite.version} "
+                  f"at {suite.path}")
 
 
 @app.command("validate")
