@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from datetime import date
@@ -46,7 +47,12 @@ def _describe(err: dict) -> str:
 def _errors_from_validation(file: Path, line: int | None, exc: ValidationError) -> list[InputError]:
     out = []
     for err in exc.errors():
-        out.append(InputError(file, _describe(err), line=line, field=_field_path(err["loc"])))
+        field, detail = _field_path(err["loc"]), _describe(err)
+        # Whole-item checks (answer, option_labels) name their field as "field: ...".
+        named = re.match(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", detail, re.S)
+        if field == "(item)" and named:
+            field, detail = named.group(1), named.group(2)
+        out.append(InputError(file, detail, line=line, field=field))
     return out
 
 
