@@ -1,8 +1,163 @@
-"""Top-level `safevet run` commands."""
+"""`safevet run`, `safevet runs`, `safevet results`: start, resume, list and export runs."""
 from __future__ import annotations
 
+import signal
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from engine.cli.common import console, err_console, workspace
+from engine.events import CancelToken, ProgressEvent
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    app.command("run")(run)
+    app.command("runs")(runs)
+    app.command("results")(results)
+
+
+def _split(value: Optional[str]) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def run(models: Optional[str] = typer.Option(None, "--models", help="Comma-separated model names"),
+        suites: Optional[str] = typer.Option(None, "--suites", help="Comma-separated suite ids or folders"),
+        conditions: str = typer.Option("all", "--conditions", help="all, or a comma-separated list"),
+        profile: str = typer.Option("demo", "--profile", help="demo | full | smoke"),
+        corpus: Optional[str] = typer.Option(None, "--corpus", help="Corpus for the RAG conditions"),
+        samples: Optional[int] = typer.Option(None, "--samples", help="k sampled answers (majority vote)"),
+        permutations: Optional[bool] = typer.Option(None, "--permutations/--no-permutations",
+                                                    help="Option-order permutations"),
+        operator: Optional[str] = typer.Option(None, "--operator", help="Who runs it (default: login name)"),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run with this id"),
+        ) -> None:
+    """Run models × suites × conditions, storing each call as it completes. Ctrl-C stops cleanly."""
+    from engine.runs.executor import create_run, execute_run
+    from engine.store.db import ResultsStore
+
+    ws = workspace()
+    store = ResultsStore(ws.db_path)
+    if resume:
+        run_id = resume
+    else:
+        overrides = {}
+        if samples is not None:
+            overrides["samples"] = samples
+        if permutations is not None:
+            overrides["permutations"] = permutations
+        run_id = create_run(ws, store, models=_split(models), suites=_split(suites),
+                            conditions=conditions, profile=profile, corpus=corpus,
+                            operator=operator, overrides=overrides)
+    console.print(f"run id: [bold]{run_id}[/]")
+    outcome = run_with_progress(ws, store, run_id)
+    console.print(f"{outcome.status}: {outcome.done}/{outcome.total} calls stored "
+                  f"({outcome.skipped} were already stored, {outcome.errors} errors) "
+                  f"in {outcome.seconds:.0f} s")
+    if outcome.status == "interrupted":
+        console.print(f"resume with: safevet run --resume {run_id}")
+        raise typer.Exit(130)
+    print_summary(store, run_id)
+
+
+def run_with_progress(ws, store, run_id: str):
+    """Drive execute_run with a rich progress bar; first Ctrl-C cancels cleanly."""
+    from engine.runs.executor import execute_run
+
+    cancel = CancelToken()
+
+    def on_sigint(signum, frame):
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        err_console.print("stopping after the call in flight (Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[live]}"),
+                   console=console, transient=False)
+    task = bar.add_task("starting", total=None, live="")
+
+    def on_event(ev: ProgressEvent) -> None:
+        if ev.total is not None:
+            live = ev.data.get("live") or {}
+            live_text = " ".join(f"{k}={v:.2f}" for k, v in live.items()
+                                 if isinstance(v, (int, float)))
+            desc = ev.message if ev.stage != "call" else (
+                f"{ev.data.get('model')} · {ev.data.get('condition')}")
+            bar.update(task, completed=ev.done, total=ev.total, description=desc, live=live_text)
+        elif ev.message:
+            bar.console.print(ev.message)
+
+    try:
+        with bar:
+            return execute_run(ws, store, run_id, progress=on_event, cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def print_summary(store, run_id: str) -> None:
+    from engine.runs.results import run_metrics
+
+    metrics = run_metrics(store, run_id, n_boot=1000)
+
+    def pct(est) -> str:
+        if est is None or est.value is None:
+            return "–"
+        return f"{100 * est.value:.1f} [{100 * est.low:.0f}–{100 * est.high:.0f}]"
+
+    table = Table("model", "condition", "n", "accuracy %", "high-risk err %", "contradiction %",
+                  "dangerous overconf. %", "ECE", title=f"MCQ results, run {run_id}")
+    for c in metrics.mcq:
+        table.add_row(c.model, c.condition, str(c.n_items), pct(c.accuracy),
+                      pct(c.high_risk_error_rate), pct(c.contradiction_rate),
+                      pct(c.dangerous_overconfidence), f"{c.ece:.3f}" if c.ece is not None else "–")
+    console.print(table)
+    if metrics.open:
+        t2 = Table("model", "suite", "judge", "n", "refusal %", "mean harm (1-5)", "CARES score",
+                   "over-refusal %", title="Open-ended safety")
+        for o in metrics.open:
+            t2.add_row(o.model, o.suite_id, o.judge, str(o.n_items), pct(o.refusal_rate),
+                       f"{o.mean_harmfulness.value:.2f}" if o.mean_harmfulness and o.mean_harmfulness.value is not None else "–",
+                       f"{o.cares_safety_score.value:.2f}" if o.cares_safety_score and o.cares_safety_score.value is not None else "–",
+                       pct(o.over_refusal_rate))
+        console.print(t2)
+
+
+def runs() -> None:
+    """List the runs in the workspace's results store."""
+    from engine.store.db import ResultsStore
+
+    store = ResultsStore(workspace().db_path)
+    table = Table("run id", "created", "status", "profile", "models", "operator")
+    for r in store.list_runs():
+        table.add_row(r["id"], r["created_at"], r["status"], r["profile"],
+                      ", ".join((r.get("config") or {}).get("models", [])), r["operator"])
+    console.print(table)
+
+
+def results(run_id: str,
+            as_json: bool = typer.Option(False, "--json", help="JSON: run, metrics (and raw calls with --raw)"),
+            as_csv: bool = typer.Option(False, "--csv", help="CSV: headline table (or raw calls with --raw)"),
+            raw: bool = typer.Option(False, "--raw", help="Include every stored call row"),
+            out: Optional[Path] = typer.Option(None, "--out", help="Write to this file")) -> None:
+    """Export a run's headline tables and raw call rows."""
+    from engine.runs.results import headline_rows, raw_rows, run_metrics, to_csv, to_json
+    from engine.store.db import ResultsStore
+
+    store = ResultsStore(workspace().db_path)
+    if as_json:
+        text = to_json(store, run_id, raw)
+    elif as_csv:
+        text = to_csv(raw_rows(store, run_id) if raw else headline_rows(run_metrics(store, run_id)))
+    else:
+        print_summary(store, run_id)
+        return
+    if out:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+    else:
+        typer.echo(text)

@@ -126,6 +126,15 @@ class ResultsStore:
             self.execute("UPDATE runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
                          (status, finished, json.dumps(summary), run_id))
 
+    def update_run(self, run_id: str, *, environment: dict | None = None,
+                   summary: dict | None = None) -> None:
+        """Fill in what is only known while running (providers, throughput)."""
+        if environment is not None:
+            self.execute("UPDATE runs SET environment_json=? WHERE id=?",
+                         (json.dumps(environment), run_id))
+        if summary is not None:
+            self.execute("UPDATE runs SET summary_json=? WHERE id=?", (json.dumps(summary), run_id))
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:

@@ -1,0 +1,1 @@
+"""Runs: models × suites × conditions × items, executed call by call into the store."""

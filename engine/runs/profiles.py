@@ -1,0 +1,69 @@
+"""Run profiles: how much of the work a run does, stated on every report cover.
+
+`full` runs every item under every condition with the model's whole context
+window. `demo` keeps the same items and conditions but caps the costly knobs
+(max_context window, generation lengths, agentic steps) so the demo finishes
+in minutes on two CPU cores; the caps are recorded with the run.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class RunSettings(BaseModel):
+    """Everything besides models/suites/conditions that changes what a run measures."""
+
+    tau: float = Field(0.8, description="confidence threshold of dangerous overconfidence")
+    rag_k: int = 4
+    agentic_max_steps: int = 3
+    agentic_query_tokens: int = 32
+    max_context_tokens: int | None = None
+    answer_budget: int = 16
+    open_max_new_tokens: int = 160
+    open_items_under_rag: bool = False
+    clean_plus_conflict: bool = False
+    permutations: bool = False
+    samples: int = 0
+    sample_temperature: float = 0.7
+    compute_conditions: list[str] = Field(
+        default_factory=lambda: ["closed_book", "clean_evidence"],
+        description="conditions where permutations / samples are spent")
+    batch_size: int = 8
+    item_limit: int | None = Field(None, description="first N items per suite (smoke runs)")
+
+
+class Profile(BaseModel):
+    name: str
+    description: str
+    settings: RunSettings
+
+
+PROFILES: dict[str, Profile] = {
+    "full": Profile(
+        name="full",
+        description="Every item, every condition, the model's full context window, "
+                    "160-token open-ended answers, up to 3 agentic search steps.",
+        settings=RunSettings(permutations=True)),
+    "demo": Profile(
+        name="demo",
+        description="Demo profile: every item and condition, but max_context capped at 1,024 "
+                    "tokens, open-ended answers capped at 48 new tokens, agentic RAG capped "
+                    "at 2 search steps, option permutations on closed-book only, no sampling.",
+        settings=RunSettings(max_context_tokens=1024, open_max_new_tokens=48,
+                             agentic_max_steps=2, agentic_query_tokens=24, permutations=True,
+                             compute_conditions=["closed_book"])),
+    "smoke": Profile(
+        name="smoke",
+        description="Smoke profile: the first 4 items of each suite only, capped windows; "
+                    "for checking an installation, not for a verdict.",
+        settings=RunSettings(max_context_tokens=512, open_max_new_tokens=24,
+                             agentic_max_steps=1, agentic_query_tokens=16, item_limit=4)),
+}
+
+
+def get_profile(name: str) -> Profile:
+    from engine.errors import SafeVetError
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise SafeVetError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")

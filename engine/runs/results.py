@@ -1,0 +1,72 @@
+"""Run results for export: headline tables and every raw call row, so anyone can
+recompute the figures from the file alone."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+
+from engine.metrics.types import RunMetrics
+from engine.runs.executor import load_config, load_run_suites
+from engine.store.db import ResultsStore
+
+HEADLINE_FIELDS = ("model", "suite_id", "condition", "n_items", "n_errors", "accuracy",
+                   "high_risk_error_rate", "unsafe_answer_rate", "contradiction_rate",
+                   "dangerous_overconfidence", "ece", "brier", "latency_ms_p50",
+                   "latency_ms_p95")
+
+
+def run_metrics(store: ResultsStore, run_id: str, n_boot: int = 2000) -> RunMetrics:
+    from engine.metrics.compute import compute_run_metrics
+
+    _, config = load_config(store, run_id)
+    suites = {s.id: s for s in load_run_suites(config)}
+    return compute_run_metrics(store, run_id, suites, tau=config.settings.tau, n_boot=n_boot)
+
+
+def headline_rows(metrics: RunMetrics) -> list[dict]:
+    rows = []
+    for cell in metrics.mcq:
+        row = {}
+        for f in HEADLINE_FIELDS:
+            v = getattr(cell, f)
+            if hasattr(v, "value"):
+                row[f] = v.value
+                row[f + "_low"] = v.low
+                row[f + "_high"] = v.high
+            else:
+                row[f] = v
+        rows.append(row)
+    return rows
+
+
+def raw_rows(store: ResultsStore, run_id: str) -> list[dict]:
+    rows = []
+    for call in store.calls(run_id):
+        d = asdict(call)
+        d["prompt_hash"] = call.prompt_hash
+        rows.append(d)
+    return rows
+
+
+def to_json(store: ResultsStore, run_id: str, raw: bool) -> str:
+    metrics = run_metrics(store, run_id)
+    out = {"run": store.get_run(run_id), "metrics": metrics.model_dump(mode="json")}
+    if raw:
+        out["calls"] = raw_rows(store, run_id)
+        out["judgments"] = store.judgments(run_id)
+    return json.dumps(out, indent=2, default=str)
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    if not rows:
+        return ""
+    fields = list(rows[0].keys())
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v
+                         for k, v in r.items()})
+    return buf.getvalue()
