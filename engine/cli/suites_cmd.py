@@ -57,7 +57,14 @@ def validate(folder: Path) -> None:
 @app.command("list")
 def list_cmd() -> None:
     """List bundled and imported suites."""
-    table = Table("id", "version", "items", "kind", "path", "status")
+    # Ids and versions are what a user types next, so they never get truncated; paths fold.
+    table = Table()
+    table.add_column("id", no_wrap=True, overflow="fold", min_width=12)
+    table.add_column("version", no_wrap=True)
+    table.add_column("items", justify="right")
+    table.add_column("kind")
+    table.add_column("path", overflow="fold")
+    table.add_column("status", overflow="fold")
     for folder, suite, error in list_suites(workspace()):
         if suite is None:
             table.add_row("?", "?", "?", "?", str(folder), f"[red]{error}[/]")
