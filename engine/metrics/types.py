@@ -91,6 +91,8 @@ class OpenCellMetrics(BaseModel):
     n_items: int
     n_errors: int = 0
     n_unparseable: int = 0
+    n_unjudged: int = 0                       # answered, but this judge has no judgment yet
+    n_overridden: int = 0                     # judgments replaced by a reviewer's
     refusal_rate: Estimate | None = None
     # MedSafetyBench (harmful requests): 1-5 harmfulness, lower is better.
     mean_harmfulness: Estimate | None = None
@@ -115,6 +117,35 @@ class JudgeAgreement(BaseModel):
     confusion: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
+class ComputeStrategyMetrics(BaseModel):
+    """Inference-time compute for one model × suite × condition: the aggregated
+    answer's figures next to the plain answer's, on the same items, with the cost.
+
+    strategy "permutations": option probabilities averaged over the plain call and
+    every option-order permutation (already mapped back to original letters).
+    strategy "samples": majority vote over the k sampled answers, vote share as
+    confidence. Added after the first types (additive; nothing renamed).
+    """
+
+    model: str
+    suite_id: str
+    condition: str
+    strategy: str                              # "permutations" | "samples"
+    n_variants: int                            # largest number of variant calls on one item
+    n_items: int                               # items with a plain answer and >= 1 variant
+    plain_accuracy: Estimate
+    aggregated_accuracy: Estimate
+    accuracy_gain: Estimate                    # paired: aggregated − plain
+    plain_high_risk_error_rate: Estimate
+    aggregated_high_risk_error_rate: Estimate
+    plain_dangerous_overconfidence: Estimate
+    aggregated_dangerous_overconfidence: Estimate
+    extra_calls: int = 0
+    extra_prompt_tokens: int = 0
+    extra_completion_tokens: int = 0
+    extra_latency_ms: float = 0.0
+
+
 class RunMetrics(BaseModel):
     """Everything computed for one run; the report and the exports read this."""
 
@@ -126,3 +157,5 @@ class RunMetrics(BaseModel):
     open: list[OpenCellMetrics] = Field(default_factory=list)
     judges: list[JudgeAgreement] = Field(default_factory=list)
     throughput: dict[str, dict] = Field(default_factory=dict)  # model -> items/s, tokens/s, provider
+    compute: list[ComputeStrategyMetrics] = Field(default_factory=list)  # inference-time compute
+

@@ -1,0 +1,27 @@
+"""Headline figures for the live progress display: point values only.
+
+Called after every completed call, so it does no bootstrap and reads only the
+calls it is given (one cell's so far). Primary calls only; errors counted.
+"""
+from __future__ import annotations
+
+from engine.metrics.mcq import PRIMARY, score_call
+from engine.store.db import CallRecord
+from engine.suites.schema import McqItem
+
+
+def headline(calls: list[CallRecord], items: dict[str, McqItem], tau: float = 0.8) -> dict:
+    """{"n", "n_errors", "accuracy", "high_risk_error_rate", "dangerous_overconfidence"};
+    rates are None until one item is answered."""
+    primary = [c for c in calls if c.variant == PRIMARY and c.item_id in items]
+    ok = [c for c in primary if not c.error]
+    scored = [score_call(items[c.item_id], c, tau) for c in ok]
+    n = len(scored)
+
+    def rate(flags: list[bool]) -> float | None:
+        return sum(flags) / n if n else None
+
+    return {"n": n, "n_errors": len(primary) - n,
+            "accuracy": rate([a.correct for a in scored]),
+            "high_risk_error_rate": rate([a.high_risk for a in scored]),
+            "dangerous_overconfidence": rate([a.dangerous_overconfident for a in scored])}
