@@ -1,0 +1,183 @@
+"""Checking a signed report: the signature, its trust, its coverage, and its figures.
+
+A committee member runs this before relying on a report. Tampered input must
+yield a clear "not valid" answer, never a crash, so parsing failures of the
+untrusted file are caught and reported as failures.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.errors import SafeVetError
+from engine.report.signing import MANIFEST_NAME
+from engine.workspace import Workspace
+
+
+@dataclass
+class VerificationResult:
+    """Every check `safevet verify` reports; `ok` only when all of them hold."""
+
+    path: str
+    signer: str | None = None
+    organisation: str | None = None
+    signing_time: datetime | None = None
+    signatures: int = 0
+    intact: bool = False
+    valid: bool = False
+    trusted: bool = False
+    covers_whole_file: bool = False
+    manifest_found: bool = False
+    manifest_sha256: str | None = None
+    run_id: str | None = None
+    model: str | None = None
+    store_checked: bool = False
+    store_matches: bool | None = None     # None: no store holding the run to compare with
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (self.signatures == 1 and self.intact and self.valid and self.trusted
+                and self.covers_whole_file and self.manifest_found
+                and self.store_matches is not False and not self.problems)
+
+
+def load_trust_cert(path: str | Path):
+    """The institution certificate (PEM or DER) as the only trust root."""
+    from asn1crypto import pem, x509 as asn1_x509
+
+    p = Path(path)
+    if not p.is_file():
+        raise SafeVetError(f"{p}: trust certificate not found")
+    data = p.read_bytes()
+    try:
+        if pem.detect(data):
+            _, _, data = pem.unarmor(data)
+        cert = asn1_x509.Certificate.load(data)
+        cert.native  # force a full parse now, not halfway through validation
+    except Exception as exc:  # asn1crypto raises several types for garbage
+        raise SafeVetError(f"{p}: not an X.509 certificate (PEM or DER)") from exc
+    return cert
+
+
+def extract_manifest(pdf_bytes: bytes) -> bytes | None:
+    """The embedded manifest's bytes, or None when the PDF has none."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf_bytes))
+    found = reader.attachments.get(MANIFEST_NAME)
+    return found[0] if found else None
+
+
+def _check_signature(pdf_bytes: bytes, trust_cert, result: VerificationResult) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    reader = PdfFileReader(io.BytesIO(pdf_bytes), strict=False)
+    sigs = reader.embedded_signatures
+    result.signatures = len(sigs)
+    if len(sigs) != 1:
+        result.problems.append(f"expected exactly one signature, found {len(sigs)}")
+        if not sigs:
+            return
+    vc = ValidationContext(trust_roots=[trust_cert], allow_fetching=False)
+    status = validate_pdf_signature(sigs[-1], vc)
+    cert = status.signing_cert
+    if cert is not None:
+        result.signer = cert.subject.native.get("common_name")
+        result.organisation = cert.subject.native.get("organization_name")
+    result.signing_time = status.signer_reported_dt
+    result.intact = bool(status.intact)
+    result.valid = bool(status.valid)
+    result.trusted = bool(status.trusted)
+    result.covers_whole_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+
+
+def _diff(a: Any, b: Any, path: str = "", out: list[str] | None = None,
+          limit: int = 5) -> list[str]:
+    """The first few paths where two JSON values differ, for a readable mismatch message."""
+    out = [] if out is None else out
+    if len(out) >= limit:
+        return out
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k, out, limit)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _diff(x, y, f"{path}[{i}]", out, limit)
+    elif a != b:
+        out.append(f"{path}: report {a!r}, store {b!r}")
+    return out
+
+
+def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> None:
+    from engine.report.figures import MetricParams, compute_model_metrics
+    from engine.store.db import ResultsStore
+
+    if not ws.db_path.exists():
+        result.notes.append(f"no results store at {ws.db_path}: figures not re-checked")
+        return
+    store = ResultsStore(ws.db_path)
+    try:
+        if store.get_run(result.run_id or "") is None:
+            result.notes.append(f"run {result.run_id} is not in {ws.db_path}: figures not "
+                                f"re-checked")
+            return
+        p = manifest.get("metric_params") or {}
+        params = MetricParams(tau=float(p.get("tau", 0.8)), n_boot=int(p.get("n_boot", 2000)),
+                              seed=int(p.get("seed", 0)))
+        fresh = compute_model_metrics(ws, store, result.run_id or "", result.model or "", params)
+    finally:
+        store.close()
+    result.store_checked = True
+    fresh_json = json.loads(fresh.model_dump_json())
+    diffs = _diff(manifest.get("metrics"), fresh_json)
+    result.store_matches = not diffs
+    if diffs:
+        result.problems.append("embedded figures differ from a fresh recomputation from the "
+                               "results store: " + "; ".join(diffs))
+
+
+def verify_report(pdf_path: str | Path, trust_cert_path: str | Path,
+                  ws: Workspace | None = None) -> VerificationResult:
+    """Signature, trust, coverage, manifest, and (with a workspace) the figures."""
+    pdf_path = Path(pdf_path)
+    if not pdf_path.is_file():
+        raise SafeVetError(f"{pdf_path}: report not found")
+    trust_cert = load_trust_cert(trust_cert_path)
+    pdf_bytes = pdf_path.read_bytes()
+    result = VerificationResult(path=str(pdf_path))
+    try:
+        _check_signature(pdf_bytes, trust_cert, result)
+    except Exception as exc:  # a damaged file is a verdict, not a crash
+        result.problems.append(f"signature could not be checked: {type(exc).__name__}: {exc}")
+    manifest: dict | None = None
+    try:
+        raw = extract_manifest(pdf_bytes)
+        if raw is not None:
+            manifest = json.loads(raw)
+            result.manifest_found = True
+            result.manifest_sha256 = hashlib.sha256(raw).hexdigest()
+            result.run_id = manifest.get("run_id")
+            result.model = manifest.get("model")
+        else:
+            result.problems.append(f"no embedded {MANIFEST_NAME}")
+    except Exception as exc:
+        result.problems.append(f"embedded manifest unreadable: {type(exc).__name__}: {exc}")
+    if manifest is not None and ws is not None and result.intact and result.valid:
+        try:
+            _check_store(manifest, ws, result)
+        except SafeVetError as exc:
+            result.store_matches = False
+            result.problems.append(f"figures could not be recomputed: {exc}")
+    elif manifest is not None and ws is None:
+        result.notes.append("no workspace given: figures not re-checked against a store")
+    return result
