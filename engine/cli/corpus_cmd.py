@@ -1,6 +1,97 @@
-"""`safevet corpus ...` commands."""
+"""`safevet corpus ...` commands: ingest, list, show, query."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import List
 
 import typer
 
+from engine.cli import common
+
 app = typer.Typer(no_args_is_help=True)
+
+
+def _progress_printer():
+    def show(event) -> None:
+        if event.done is not None and event.total:
+            common.console.print(f"  [{event.done}/{event.total}] {event.message}")
+    return show
+
+
+@app.command("ingest")
+def ingest(paths: List[Path] = typer.Argument(..., help="Text/markdown files or folders"),
+           name: str = typer.Option(..., "--name", help="Corpus name"),
+           chunk_tokens: int = typer.Option(200, help="Chunk size in embedder tokens (new corpus)"),
+           overlap_tokens: int = typer.Option(40, help="Overlap between chunks (new corpus)"),
+           quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Create or update a corpus; unchanged files are skipped, changed ones replaced."""
+    from pydantic import ValidationError
+
+    from engine.errors import InputError
+    from engine.retrieval.chunking import ChunkSettings
+    from engine.retrieval.corpus import corpus_dir, ingest_corpus, _read_manifest
+
+    ws = common.workspace()
+    existing = _read_manifest(corpus_dir(ws, name))
+    try:
+        settings = (existing.chunking if existing is not None
+                    and (chunk_tokens, overlap_tokens) == (200, 40)
+                    else ChunkSettings(chunk_tokens=chunk_tokens, overlap_tokens=overlap_tokens))
+    except ValidationError as exc:
+        raise InputError("--chunk-tokens/--overlap-tokens", exc.errors()[0]["msg"]) from None
+    report = ingest_corpus(ws, paths, name, progress=None if quiet else _progress_printer(),
+                           settings=settings)
+    common.console.print(
+        f"corpus '{name}': {len(report.added)} added, {len(report.replaced)} replaced, "
+        f"{len(report.unchanged)} unchanged; {report.chunk_count} chunks "
+        f"({report.seconds:.2f} s)")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the corpora in the workspace."""
+    from engine.retrieval.corpus import list_corpora
+
+    corpora = list_corpora(common.workspace())
+    if not corpora:
+        common.console.print("no corpora (add one with 'safevet corpus ingest PATH --name NAME')")
+        return
+    for m in corpora:
+        common.console.print(f"{m.name}\t{len(m.documents)} documents\t{m.chunk_count} chunks"
+                             f"\tupdated {m.updated_at}")
+
+
+@app.command("show")
+def show(name: str = typer.Argument(...),
+         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON")) -> None:
+    """Show a corpus manifest: documents, hashes, chunking, embedder."""
+    from engine.errors import NotFoundError
+    from engine.retrieval.corpus import _read_manifest, corpus_dir
+
+    m = _read_manifest(corpus_dir(common.workspace(), name))
+    if m is None:
+        raise NotFoundError(f"no corpus named '{name}'")
+    if as_json:
+        typer.echo(m.model_dump_json(indent=2))
+        return
+    c = common.console
+    c.print(f"corpus {m.name}: {len(m.documents)} documents, {m.chunk_count} chunks")
+    c.print(f"  chunking: {m.chunking.chunk_tokens} tokens, overlap {m.chunking.overlap_tokens}")
+    c.print(f"  embedder: {m.embedder.get('name')} sha256 {m.embedder.get('model_sha256')}")
+    c.print(f"  created {m.created_at}, updated {m.updated_at}")
+    for d in m.documents:
+        c.print(f"  {d.doc_id}\t{d.chunks} chunks\t{d.sha256[:16]}\t{d.title}")
+
+
+@app.command("query")
+def query(name: str = typer.Argument(...), text: str = typer.Argument(...),
+          k: int = typer.Option(5, "-k", help="Number of chunks")) -> None:
+    """Print the k chunks nearest to TEXT."""
+    from engine.retrieval.corpus import open_corpus
+
+    with open_corpus(common.workspace(), name) as corpus:
+        hits = corpus.query(text, k)
+    for rank, h in enumerate(hits, 1):
+        snippet = " ".join(h.text.split())
+        common.console.print(f"{rank}. {h.score:.3f}  {h.id}  ({h.title})", markup=False)
+        common.console.print(f"   {snippet[:300]}", markup=False)

@@ -1,0 +1,313 @@
+"""Corpora: documents chunked into a persistent Chroma collection in the workspace.
+
+Layout of `ws.corpora_dir/NAME/`: `chroma/` (the Chroma store), `corpus.json`
+(the manifest a report cover prints: documents with sha256s, chunking settings,
+embedder identity) and `.lock` (see lock.py).
+
+Ingest is idempotent per document: a document whose sha256 matches the
+manifest is skipped; a changed one has all its chunks deleted and re-added, so
+no stale chunk of an older version can ever be retrieved. The manifest is
+written after the store, so a crash in between only makes the next ingest redo
+that document.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from engine.errors import InputError, NotFoundError, SafeVetError
+from engine.events import ProgressCallback, emit
+from engine.retrieval.chunking import ChunkSettings, chunk_text
+from engine.retrieval.documents import SourceDocument, read_documents
+from engine.retrieval.embedder import OnnxEmbedder, load_default_embedder
+from engine.retrieval.lock import StoreLock
+from engine.workspace import Workspace
+
+MANIFEST_NAME = "corpus.json"
+COLLECTION = "chunks"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class CorpusDocument(BaseModel):
+    doc_id: str
+    title: str
+    source_path: str
+    sha256: str
+    chunks: int
+    tokens: int
+    ingested_at: str
+
+
+class CorpusManifest(BaseModel):
+    """What a report says about the corpus: which documents, cut how, embedded by what."""
+
+    name: str
+    created_at: str
+    updated_at: str
+    documents: list[CorpusDocument] = Field(default_factory=list)
+    chunk_count: int = 0
+    chunking: ChunkSettings
+    embedder: dict[str, Any]
+    store: str = "chromadb"
+
+    def document(self, doc_id: str) -> CorpusDocument | None:
+        return next((d for d in self.documents if d.doc_id == doc_id), None)
+
+
+class IngestReport(BaseModel):
+    name: str
+    added: list[str] = Field(default_factory=list)
+    replaced: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunk_count: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced)
+
+
+class RetrievedChunk(BaseModel):
+    """One retrieved chunk; `score` is cosine similarity (1 = identical direction)."""
+
+    id: str
+    doc_id: str
+    title: str
+    text: str
+    source_path: str
+    chunk_index: int
+    score: float
+    char_start: int = 0
+    char_end: int = 0
+    tokens: int = 0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name or ""):
+        raise InputError("--name", f"corpus name {name!r} must be letters, digits, '.', '_' "
+                                   "or '-' (up to 63), starting with a letter or digit")
+    return name
+
+
+def corpus_dir(ws: Workspace, name: str) -> Path:
+    return ws.corpora_dir / check_name(name)
+
+
+def _read_manifest(folder: Path) -> CorpusManifest | None:
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    return CorpusManifest.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def _write_manifest(folder: Path, manifest: CorpusManifest) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".corpus-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(manifest.model_dump_json(indent=2))
+    os.replace(tmp, folder / MANIFEST_NAME)
+
+
+def chunk_id(doc_id: str, index: int) -> str:
+    return f"{doc_id}::{index}"
+
+
+class Corpus:
+    """An open corpus; holds the store lock until close().
+
+    Use as a context manager, or keep it open for a whole run: one process
+    owns a store at a time.
+    """
+
+    def __init__(self, ws: Workspace, name: str, create: bool = False,
+                 settings: ChunkSettings | None = None,
+                 embedder: OnnxEmbedder | None = None) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        from engine.offline import enforce_offline_environment
+        from engine.retrieval.chroma_ef import SafeVetEmbeddingFunction
+
+        enforce_offline_environment()
+        self.ws = ws
+        self.name = check_name(name)
+        self.folder = corpus_dir(ws, name)
+        existing = _read_manifest(self.folder)
+        if existing is None and not create:
+            raise NotFoundError(f"no corpus named '{name}' in {ws.corpora_dir} "
+                                f"(known: {', '.join(m.name for m in list_corpora(ws)) or 'none'})")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = StoreLock(self.folder, f"corpus '{name}'").acquire()
+        try:
+            self.embedder = embedder or load_default_embedder(ws)
+            if existing is not None:
+                want = settings or existing.chunking
+                if want != existing.chunking:
+                    raise SafeVetError(
+                        f"corpus '{name}' was chunked with {existing.chunking.model_dump()}; "
+                        "create a new corpus to use other chunk settings")
+                if existing.embedder.get("model_sha256") != self.embedder.model_sha256:
+                    raise SafeVetError(
+                        f"corpus '{name}' was embedded by model "
+                        f"{existing.embedder.get('model_sha256', '?')[:12]}, the installed "
+                        f"embedder is {self.embedder.model_sha256[:12]}; re-ingest into a new corpus")
+                self._manifest = existing
+            else:
+                stamp = _now()
+                self._manifest = CorpusManifest(name=name, created_at=stamp, updated_at=stamp,
+                                                chunking=settings or ChunkSettings(),
+                                                embedder=self.embedder.identity)
+            self._ef = SafeVetEmbeddingFunction(self.embedder.folder, embedder=self.embedder)
+            self._client = chromadb.PersistentClient(
+                path=str(self.folder / "chroma"),
+                settings=Settings(anonymized_telemetry=False, allow_reset=False))
+            self._collection = self._client.get_or_create_collection(
+                COLLECTION, embedding_function=self._ef,
+                configuration={"hnsw": {"space": "cosine"}})
+        except BaseException:
+            self._lock.release()
+            raise
+
+    # -- lifecycle ---------------------------------------------------------
+    def close(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> "Corpus":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def manifest(self) -> CorpusManifest:
+        return self._manifest
+
+    @property
+    def count(self) -> int:
+        return self._collection.count()
+
+    def query(self, text: str, k: int) -> list[RetrievedChunk]:
+        """The k chunks nearest to `text`, best first."""
+        n = min(int(k), self.count)
+        if n <= 0 or not text.strip():
+            return []
+        res = self._collection.query(query_texts=[text], n_results=n,
+                                     include=["documents", "metadatas", "distances"])
+        out = []
+        for cid, doc, meta, dist in zip(res["ids"][0], res["documents"][0],
+                                        res["metadatas"][0], res["distances"][0]):
+            out.append(RetrievedChunk(
+                id=cid, doc_id=str(meta["doc_id"]), title=str(meta["title"]), text=doc or "",
+                source_path=str(meta["source_path"]), chunk_index=int(meta["chunk_index"]),
+                score=round(1.0 - float(dist), 6), char_start=int(meta.get("char_start", 0)),
+                char_end=int(meta.get("char_end", 0)), tokens=int(meta.get("tokens", 0))))
+        return out
+
+    def chunk_ids(self, doc_id: str | None = None) -> list[str]:
+        where = {"doc_id": doc_id} if doc_id else None
+        return sorted(self._collection.get(where=where, include=[])["ids"])
+
+    # -- writing -----------------------------------------------------------
+    def _replace_document(self, doc: SourceDocument) -> tuple[int, int, int]:
+        """Delete the document's chunks and add new ones; (removed, added, tokens)."""
+        old = self._collection.get(where={"doc_id": doc.doc_id}, include=[])["ids"]
+        if old:
+            self._collection.delete(ids=old)
+        chunks = chunk_text(doc.text, self.embedder.counter, self._manifest.chunking)
+        if chunks:
+            self._collection.add(
+                ids=[chunk_id(doc.doc_id, c.index) for c in chunks],
+                documents=[c.text for c in chunks],
+                metadatas=[{"doc_id": doc.doc_id, "title": doc.title,
+                            "source_path": doc.source_path, "chunk_index": c.index,
+                            "sha256": doc.sha256, "char_start": c.char_start,
+                            "char_end": c.char_end, "tokens": c.tokens} for c in chunks])
+        return len(old), len(chunks), sum(c.tokens for c in chunks)
+
+    def ingest(self, paths: list[Path], progress: ProgressCallback | None = None) -> IngestReport:
+        started = time.perf_counter()
+        docs = read_documents([Path(p) for p in paths])
+        report = IngestReport(name=self.name)
+        known = {d.doc_id: d for d in self._manifest.documents}
+        total = len(docs)
+        emit(progress, "ingest", f"{total} document(s) to check", 0, total)
+        for i, doc in enumerate(docs):
+            prior = known.get(doc.doc_id)
+            if prior is not None and prior.sha256 == doc.sha256:
+                report.unchanged.append(doc.doc_id)
+                if prior.source_path != doc.source_path:
+                    known[doc.doc_id] = prior.model_copy(update={"source_path": doc.source_path})
+                emit(progress, "ingest", f"unchanged {doc.doc_id}", i + 1, total)
+                continue
+            removed, added, tokens = self._replace_document(doc)
+            report.chunks_removed += removed
+            report.chunks_added += added
+            (report.replaced if prior is not None else report.added).append(doc.doc_id)
+            known[doc.doc_id] = CorpusDocument(doc_id=doc.doc_id, title=doc.title,
+                                               source_path=doc.source_path, sha256=doc.sha256,
+                                               chunks=added, tokens=tokens, ingested_at=_now())
+            emit(progress, "ingest", f"{'replaced' if prior else 'added'} {doc.doc_id} "
+                                     f"({added} chunks)", i + 1, total)
+        changed = report.changed or any(
+            known[d.doc_id] != d for d in self._manifest.documents) or not (
+            self.folder / MANIFEST_NAME).is_file()
+        if changed:
+            self._manifest = self._manifest.model_copy(update={
+                "documents": sorted(known.values(), key=lambda d: d.doc_id),
+                "chunk_count": self.count, "updated_at": _now()})
+            _write_manifest(self.folder, self._manifest)
+        report.chunk_count = self._manifest.chunk_count
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+
+def ingest_corpus(ws: Workspace, paths: list[Path], name: str,
+                  progress: ProgressCallback | None = None,
+                  settings: ChunkSettings | None = None) -> IngestReport:
+    """Create or update corpus `name` from text/markdown files or folders."""
+    if not paths:
+        raise InputError("PATH", "give at least one file or folder to ingest")
+    with Corpus(ws, name, create=True, settings=settings) as corpus:
+        return corpus.ingest(paths, progress=progress)
+
+
+def open_corpus(ws: Workspace, name: str) -> Corpus:
+    """Open an existing corpus for querying; close() it (or use `with`) when done."""
+    return Corpus(ws, name)
+
+
+def list_corpora(ws: Workspace) -> list[CorpusManifest]:
+    out = []
+    if ws.corpora_dir.is_dir():
+        for folder in sorted(ws.corpora_dir.iterdir()):
+            try:
+                m = _read_manifest(folder) if folder.is_dir() else None
+            except ValueError:
+                m = None
+            if m is not None:
+                out.append(m)
+    return out
+
+
+def remove_corpus(ws: Workspace, name: str) -> None:
+    folder = corpus_dir(ws, name)
+    if not folder.is_dir():
+        raise NotFoundError(f"no corpus named '{name}'")
+    with StoreLock(folder, f"corpus '{name}'"):
+        shutil.rmtree(folder / "chroma", ignore_errors=True)
+        (folder / MANIFEST_NAME).unlink(missing_ok=True)
