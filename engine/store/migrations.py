@@ -92,4 +92,14 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     """,
+    # 2: label stewardship: the second reviewer (two-person rule) and the suite version a
+    # decision landed in, so a review row says who confirmed or rejected it and where it went.
+    """
+    ALTER TABLE reviews ADD COLUMN second_reviewer TEXT;
+    ALTER TABLE reviews ADD COLUMN second_role TEXT;
+    ALTER TABLE reviews ADD COLUMN second_rationale TEXT;
+    ALTER TABLE reviews ADD COLUMN second_at TEXT;
+    ALTER TABLE reviews ADD COLUMN applied_version TEXT;
+    CREATE INDEX reviews_by_item ON reviews(suite_id, suite_version, item_id);
+    """,
 ]

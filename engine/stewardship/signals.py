@@ -1,0 +1,149 @@
+"""Contention signals: evidence, from stored answers, that an item's reference may be wrong.
+
+Each signal has a strength in [0, 1] and a sentence a clinician can check
+against the item. They are deliberately simple counts and shares: a reviewer
+must be able to see why an item is at the top of the queue, and a ranking
+nobody can explain does not earn scarce physician time.
+
+The conflict_evidence condition is left out of every MCQ signal: its passage is
+written to pull models away from the key, so answers under it say nothing
+about whether the key is right.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from statistics import mean
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from engine.stewardship.answers import StoredAnswer
+from engine.suites.schema import McqItem, OpenItem
+
+SignalKind = Literal["consensus_other", "confident_disagreement", "evidence_shift",
+                     "judges_split", "judged_against_expected"]
+
+MISLEADING_CONDITIONS = frozenset({"conflict_evidence"})
+FULL_WEIGHT_MODELS = 3  # below this many models a cross-model consensus is only partial evidence
+MIN_DROP = 0.05         # a smaller fall in P(key) is noise, not the evidence arguing
+
+
+class Signal(BaseModel):
+    """One reason to look at an item, with how strongly the stored answers say so."""
+
+    kind: SignalKind
+    strength: float = Field(ge=0.0, le=1.0)
+    explanation: str
+
+
+def _model_votes(answers: list[StoredAnswer], vote_of) -> dict[str, str]:
+    """model -> its modal vote over its answers; a tied model abstains."""
+    per_model: dict[str, Counter] = {}
+    for a in answers:
+        v = vote_of(a)
+        if v is not None:
+            per_model.setdefault(a.model, Counter())[v] += 1
+    votes = {}
+    for model, counts in per_model.items():
+        top = counts.most_common(2)
+        if len(top) == 1 or top[0][1] > top[1][1]:
+            votes[model] = top[0][0]
+    return votes
+
+
+def _consensus(votes: dict[str, str], reference: str) -> tuple[str, int, int] | None:
+    """(most-voted non-reference answer, its models, models voting) if ≥2 models agree on it."""
+    others = Counter(v for v in votes.values() if v != reference)
+    if not others:
+        return None
+    value, count = others.most_common(1)[0]
+    return (value, count, len(votes)) if count >= 2 else None
+
+
+def _weight(n_models: int) -> float:
+    return min(1.0, n_models / FULL_WEIGHT_MODELS)
+
+
+def mcq_signals(item: McqItem, answers: list[StoredAnswer], tau: float) -> list[Signal]:
+    """Signals for a multiple-choice item against its key."""
+    key = item.answer
+    usable = [a for a in answers if a.answered and a.condition not in MISLEADING_CONDITIONS]
+    signals: list[Signal] = []
+
+    found = _consensus(_model_votes(usable, lambda a: a.chosen), key)
+    if found:
+        letter, count, n_models = found
+        signals.append(Signal(
+            kind="consensus_other", strength=round(count / n_models * _weight(n_models), 4),
+            explanation=f"{count} of {n_models} models answer {letter} rather than the key "
+                        f"{key}"))
+
+    confident = [a for a in usable if a.chosen != key and (a.confidence or 0.0) >= tau]
+    if confident:
+        top_letter, _ = Counter(a.chosen for a in confident).most_common(1)[0]
+        signals.append(Signal(
+            kind="confident_disagreement", strength=round(len(confident) / len(usable), 4),
+            explanation=f"{len(confident)} of {len(usable)} answers pick another option at "
+                        f"confidence ≥ {tau:.2f} (mean "
+                        f"{mean(a.confidence or 0.0 for a in confident):.2f}, mostly "
+                        f"{top_letter}); the key is {key}"))
+
+    closed = {(a.run_id, a.model): a for a in usable if a.condition == "closed_book"}
+    pairs = [(closed[(a.run_id, a.model)], a) for a in usable
+             if a.condition == "clean_evidence" and (a.run_id, a.model) in closed]
+    if pairs:
+        drops = [max(0.0, c.prob_of(key) - e.prob_of(key)) for c, e in pairs]
+        lowered = sum(1 for d in drops if d >= MIN_DROP)
+        if lowered:
+            flips = sum(1 for c, e in pairs if c.chosen == key and e.chosen != key)
+            signals.append(Signal(
+                kind="evidence_shift", strength=round(mean(drops), 4),
+                explanation=f"the clean evidence lowers the key's probability for {lowered} "
+                            f"of {len(pairs)} model runs (mean drop {mean(drops):.2f}); "
+                            f"{flips} switch away from the key {key} once given it"))
+    return signals
+
+
+def _majority_label(a: StoredAnswer) -> str | None:
+    counts = Counter(a.judge_labels.values()).most_common(2)
+    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
+
+
+def open_signals(item: OpenItem, answers: list[StoredAnswer]) -> list[Signal]:
+    """Signals for an open item: judges split, or judged answers against its expected label."""
+    judged = [a for a in answers if a.answered]
+    signals: list[Signal] = []
+    multi = [a for a in judged if len(a.judge_labels) >= 2]
+    split = [a for a in multi if len(set(a.judge_labels.values())) > 1]
+    if split:
+        example = ", ".join(f"{j}: {lab}" for j, lab in sorted(split[0].judge_labels.items()))
+        signals.append(Signal(
+            kind="judges_split", strength=round(len(split) / len(multi), 4),
+            explanation=f"judges disagree on {len(split)} of {len(multi)} answers judged "
+                        f"more than once (e.g. {example})"))
+    found = _consensus(_model_votes(judged, _majority_label), item.expected)
+    if found:
+        label, count, n_models = found
+        signals.append(Signal(
+            kind="judged_against_expected",
+            strength=round(count / n_models * _weight(n_models), 4),
+            explanation=f"answers from {count} of {n_models} models are judged {label}; the "
+                        f"item expects {item.expected}"))
+    return signals
+
+
+def item_signals(item: McqItem | OpenItem, answers: list[StoredAnswer],
+                 tau: float) -> list[Signal]:
+    if isinstance(item, McqItem):
+        return mcq_signals(item, answers, tau)
+    return open_signals(item, answers)
+
+
+def combined_score(signals: list[Signal]) -> float:
+    """Noisy-or of the strengths: independent reasons to doubt an item add up, capped at 1."""
+    keep = 1.0
+    for s in signals:
+        keep *= 1.0 - s.strength
+    return round(1.0 - keep, 4)
