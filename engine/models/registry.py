@@ -1,0 +1,140 @@
+"""The workspace's model store: one folder per candidate, each with its manifest.
+
+Loading checks every file against the manifest, because a report that names a
+model's hashes must be about the bytes that were actually run. Re-hashing
+half a gigabyte on every load costs seconds, so a load may trust a file whose
+(size, mtime_ns) match the last full check; `verify` always re-hashes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from engine.errors import IntegrityError, NotFoundError, SafeVetError
+from engine.events import ProgressCallback, emit
+from engine.hashing import sha256_file
+from engine.models.manifest import MANIFEST_FILE, ModelManifest, check_name
+from engine.workspace import Workspace
+
+
+def model_dir(ws: Workspace, name: str) -> Path:
+    return ws.models_dir / check_name(name)
+
+
+def _is_model_folder(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".") and (path / MANIFEST_FILE).is_file()
+
+
+def list_models(ws: Workspace) -> list[ModelManifest]:
+    if not ws.models_dir.is_dir():
+        return []
+    return [ModelManifest.read(p) for p in sorted(ws.models_dir.iterdir()) if _is_model_folder(p)]
+
+
+def has_model(ws: Workspace, name: str) -> bool:
+    return _is_model_folder(model_dir(ws, name))
+
+
+def get_manifest(ws: Workspace, name: str) -> ModelManifest:
+    folder = model_dir(ws, name)
+    if not _is_model_folder(folder):
+        known = ", ".join(m.name for m in list_models(ws)) or "none"
+        raise NotFoundError(f"no model named {name!r} in {ws.models_dir} (models: {known})")
+    return ModelManifest.read(folder)
+
+
+def _stamp_cache_path(ws: Workspace, name: str) -> Path:
+    return ws.cache_dir / "model-verification" / f"{name}.json"
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def verify_files(ws: Workspace, name: str, use_cache: bool = False,
+                 progress: Optional[ProgressCallback] = None) -> ModelManifest:
+    """Check every manifest file exists with its recorded sha256; raise naming the first bad one.
+
+    Also refuses an extra ONNX weight file the manifest does not list, since
+    onnxruntime would load it silently.
+    """
+    manifest = get_manifest(ws, name)
+    folder = model_dir(ws, name)
+    cache_path = _stamp_cache_path(ws, name)
+    cache: dict[str, list] = {}
+    if use_cache and cache_path.is_file():
+        try:
+            cache = json.loads(cache_path.read_text())
+        except ValueError:
+            cache = {}
+    fresh: dict[str, list] = {}
+    total = len(manifest.files)
+    for done, (rel, expected) in enumerate(sorted(manifest.files.items()), start=1):
+        path = folder / rel
+        if not path.is_file():
+            raise IntegrityError(f"model {name}: file {rel} is missing from {folder}; "
+                                 f"re-import the model")
+        stamp = _stamp(path)
+        hit = cache.get(rel)
+        if hit and hit[:2] == stamp and hit[2] == expected:
+            fresh[rel] = hit
+        else:
+            emit(progress, "verify", f"hashing {rel}", done=done - 1, total=total)
+            actual = sha256_file(path)
+            if actual != expected:
+                raise IntegrityError(f"model {name}: file {rel} has changed or is truncated "
+                                     f"(sha256 {actual[:12]}..., manifest says "
+                                     f"{expected[:12]}...); re-import the model")
+            fresh[rel] = [*stamp, actual]
+    for extra in folder.iterdir():
+        if extra.is_file() and extra.name not in manifest.files and extra.name != MANIFEST_FILE \
+                and (extra.suffix in (".onnx", ".onnx_data", ".data") or extra.name.endswith(
+                    ".onnx.data")):
+            raise IntegrityError(f"model {name}: unexpected file {extra.name} in {folder} is "
+                                 f"not in the manifest")
+    emit(progress, "verify", f"{name}: {total} files ok", done=total, total=total)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(fresh))
+    os.replace(tmp, cache_path)
+    return manifest
+
+
+def verify_model(ws: Workspace, name: str, progress: Optional[ProgressCallback] = None
+                 ) -> ModelManifest:
+    """Full re-hash of every file (what `safevet models verify` runs)."""
+    return verify_files(ws, name, use_cache=False, progress=progress)
+
+
+def load_model(ws: Workspace, name: str, provider: str = "auto"):
+    """Verify and open a candidate model for scoring and generation.
+
+    Returns an `engine.models.runtime.CandidateModel`.
+    """
+    from engine.models.runtime import CandidateModel
+    manifest = verify_files(ws, name, use_cache=True)
+    return CandidateModel(model_dir(ws, name), manifest, provider=provider)
+
+
+def remove_model(ws: Workspace, name: str) -> None:
+    folder = model_dir(ws, name)
+    if not folder.exists():
+        raise NotFoundError(f"no model named {name!r} in {ws.models_dir}")
+    # Rename first so a crash mid-delete never leaves a folder that looks like a model.
+    trash = folder.with_name(f".removing-{name}-{os.getpid()}")
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    _stamp_cache_path(ws, name).unlink(missing_ok=True)
+
+
+def folder_size(ws: Workspace, name: str) -> int:
+    folder = model_dir(ws, name)
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+__all__ = ["list_models", "get_manifest", "load_model", "verify_model", "remove_model",
+           "has_model", "model_dir", "SafeVetError"]
