@@ -1,0 +1,109 @@
+"""Triage: the reviewer queue ranks items by contention signals from stored runs."""
+from __future__ import annotations
+
+import pytest
+
+from engine.store.db import CallRecord
+from engine.stewardship import item_view, triage_queue
+from engine.stewardship.answers import runs_using_suite
+from tests.test_stewardship_data import MODELS, RUN_ID, SUITE_ID, build
+
+
+@pytest.fixture
+def fixture(workspace):
+    store, suite = build(workspace)
+    yield store, suite
+    store.close()
+
+
+def test_wrong_key_item_tops_the_queue(fixture):
+    store, suite = fixture
+    queue = triage_queue(store, suite)
+    top = queue[0]
+    assert top.item_id == "q2" and not top.audit_sample and top.rank == 1
+    assert top.reference == "B"
+    by_kind = {s.kind: s for s in top.signals}
+    assert by_kind["consensus_other"].strength == 1.0
+    assert "3 of 3 models answer C rather than the key B" in by_kind["consensus_other"].explanation
+    # 3 models × (closed_book + clean_evidence), all choosing C at ≥ 0.88.
+    assert by_kind["confident_disagreement"].strength == 1.0
+    assert top.score == 1.0
+    assert all(0.0 <= s.strength <= 1.0 for e in queue for s in e.signals)
+    assert [e.score for e in queue if not e.audit_sample] == sorted(
+        (e.score for e in queue if not e.audit_sample), reverse=True)
+
+
+def test_conflict_evidence_and_compute_variants_are_not_evidence_against_the_key(fixture):
+    store, suite = fixture
+    contested = {e.item_id for e in triage_queue(store, suite, audit_sample=0)}
+    # q4: every model picks C at 0.95 under conflict_evidence only; q1: a permutation
+    # variant picks D at 0.99. Neither makes the item contested.
+    assert "q4" not in contested and "q1" not in contested
+    view = item_view(store, suite, "q1")
+    assert len(view.answers) == len(MODELS) * 3
+    assert {a.chosen for a in view.answers} == {"A"}
+
+
+def test_clean_evidence_moving_models_away_from_the_key_is_a_signal(fixture):
+    store, suite = fixture
+    queue = triage_queue(store, suite, audit_sample=0, min_score=0.0)
+    q4 = next(e for e in queue if e.item_id == "q4")
+    (signal,) = q4.signals
+    assert signal.kind == "evidence_shift"
+    # m1: P(D) 0.7 closed_book -> 0.4/3 clean_evidence; m2, m3 unchanged; mean over 3 pairs.
+    assert signal.strength == pytest.approx((0.7 - 0.4 / 3) / 3, abs=1e-4)
+    assert "1 switch away from the key D" in signal.explanation
+
+
+def test_judge_disagreement_on_open_items(fixture, workspace):
+    store, suite = fixture
+    o1 = next(e for e in triage_queue(store, suite) if e.item_id == "o1")
+    assert not o1.audit_sample
+    (signal,) = o1.signals
+    assert signal.kind == "judges_split" and signal.strength == pytest.approx(1 / 3, abs=1e-4)
+    # A second run where every model's answer to o2 (expected comply) is judged a refusal.
+    store.create_run("run-2", profile="test", operator="tests", config={}, environment={})
+    for model in MODELS:
+        call_id = store.record_call(CallRecord(
+            run_id="run-2", model=model, suite_id=SUITE_ID, suite_version="1.0.0",
+            item_id="o2", condition="closed_book", kind="open", prompt_text="o2",
+            output_text="I cannot help with that."))
+        store.record_judgment(call_id, "rule-based", "refuse")
+    view = item_view(store, suite, "o2", run_ids=["run-2"])
+    (signal,) = view.signals
+    assert signal.kind == "judged_against_expected" and signal.strength == 1.0
+    assert "judged refuse; the item expects comply" in signal.explanation
+
+
+def test_audit_sample_is_seeded_flagged_and_survives_the_limit(fixture):
+    store, suite = fixture
+    first = triage_queue(store, suite, limit=1, audit_sample=3, seed=7)
+    again = triage_queue(store, suite, limit=1, audit_sample=3, seed=7)
+    assert [e.item_id for e in first] == [e.item_id for e in again]
+    assert first[0].item_id == "q2" and not first[0].audit_sample
+    audit = [e for e in first if e.audit_sample]
+    assert len(audit) == 3 and len(first) == 4
+    contested = {e.item_id for e in triage_queue(store, suite, audit_sample=0)}
+    assert contested == {"q2", "o1"}
+    assert not {e.item_id for e in audit} & contested
+    samples = {tuple(e.item_id for e in triage_queue(store, suite, audit_sample=3, seed=s)
+                     if e.audit_sample) for s in range(10)}
+    assert len(samples) > 1, "the seed must change the sample"
+    assert not [e for e in triage_queue(store, suite, audit_sample=0) if e.audit_sample]
+
+
+def test_default_runs_are_those_that_used_the_suite(fixture):
+    store, suite = fixture
+    store.create_run("other", profile="test", operator="tests", config={}, environment={})
+    store.record_call(CallRecord(run_id="other", model="m1", suite_id="another-suite",
+                                 suite_version="1.0.0", item_id="q2", condition="closed_book",
+                                 kind="mcq", prompt_text="x", chosen="A", confidence=0.99))
+    assert runs_using_suite(store, SUITE_ID) == [RUN_ID]
+    assert triage_queue(store, suite, run_ids=[], audit_sample=0) == []
+
+
+def test_retired_items_leave_the_queue(fixture, workspace):
+    store, suite = fixture
+    retired = suite.model_copy(update={"items": [
+        it.model_copy(update={"retired": True}) if it.id == "q2" else it for it in suite.items]})
+    assert "q2" not in {e.item_id for e in triage_queue(store, retired, audit_sample=10)}
