@@ -1,0 +1,127 @@
+"""agentic_rag: the model drives the search, then answers from what it found.
+
+Each step the model sees the question (and, for MCQs, the options), the
+evidence found so far, and is asked for one search query or DONE. The query is
+run against the corpus; new chunks join the evidence. The loop ends on DONE, a
+repeated query, a malformed turn (flagged), or after `agentic_max_steps`
+searches. The final prompt is the shared template with the found chunks as
+evidence. Every query, raw model output and chunk id is kept in the trace, and
+each search turn's cost goes to `aux_calls`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.conditions.base import chunk_record, fit_chunks, mcq_plan, window_of
+from engine.conditions.plan import PromptPlan
+from engine.conditions.query_parse import parse_query
+from engine.conditions.settings import ConditionSettings
+from engine.conditions.standard_rag import require_corpus
+from engine.conditions.template import (chunk_passage, evidence_block, format_options)
+from engine.hashing import sha256_text
+from engine.suites.schema import McqItem
+
+SEARCH_SYSTEM = ("You are a clinical research assistant with a search tool over a local "
+                 "reference library.")
+SEARCH_INSTRUCTION = ("Write one short search query (a few keywords) that would find evidence "
+                      "to answer the question. If the evidence found so far is already enough, "
+                      "write DONE instead. Reply with the query only.")
+QUERY_PREFIX = "Search query:"
+
+
+@dataclass
+class SearchOutcome:
+    chunks: list = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    aux_calls: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str = "max_steps"
+    malformed: bool = False
+    malformed_reason: str | None = None
+
+    def context(self, kept: list) -> dict[str, Any]:
+        return {"trace": self.trace, "steps": len(self.trace), "stop_reason": self.stop_reason,
+                "malformed": self.malformed, "malformed_reason": self.malformed_reason,
+                "queries": [t["query"] for t in self.trace if t.get("query")],
+                "found_chunk_ids": [c.id for c in self.chunks],
+                "chunk_ids": [c.id for c in kept], "chunks": [chunk_record(c) for c in kept],
+                "dropped_chunk_ids": [c.id for c in self.chunks[len(kept):]],
+                "truncated": len(kept) < len(self.chunks)}
+
+
+def search_prompt(model, task: str, found: list) -> str:
+    parts = [task]
+    if found:
+        parts.append("Evidence found so far:\n" + evidence_block([chunk_passage(c) for c in found]))
+    parts.append(SEARCH_INSTRUCTION)
+    messages = [{"role": "system", "content": SEARCH_SYSTEM},
+                {"role": "user", "content": "\n\n".join(parts)}]
+    return model.render_chat(messages, add_generation_prompt=True) + QUERY_PREFIX
+
+
+def _fits(model, prompt: str, settings: ConditionSettings) -> bool:
+    return model.count_tokens(prompt) + settings.agentic_query_tokens <= window_of(model, settings)
+
+
+def search_loop(task: str, model, corpus, settings: ConditionSettings) -> SearchOutcome:
+    """Run the model-driven search; never more than `agentic_max_steps` model calls."""
+    from engine.models.runtime import GenerationSettings
+
+    out = SearchOutcome()
+    seen: set[str] = set()
+    queries: set[str] = set()
+    gen_settings = GenerationSettings(max_new_tokens=settings.agentic_query_tokens,
+                                      temperature=0.0, stop=["\n"])
+    for step in range(1, settings.agentic_max_steps + 1):
+        prompt = search_prompt(model, task, out.chunks)
+        if not _fits(model, prompt, settings):
+            out.stop_reason = "window_full"
+            break
+        gen = model.generate(prompt, gen_settings)
+        out.aux_calls.append({"kind": "agentic_search", "step": step,
+                              "prompt_sha256": sha256_text(prompt),
+                              "prompt_tokens": gen.prompt_tokens,
+                              "completion_tokens": gen.completion_tokens,
+                              "latency_ms": round(gen.latency_ms, 3),
+                              "finish_reason": gen.finish_reason})
+        parsed = parse_query(gen.text, gen.finish_reason)
+        entry: dict[str, Any] = {"step": step, "raw_output": gen.text,
+                                 "finish_reason": gen.finish_reason, "query": parsed.query,
+                                 "chunk_ids": [], "new_chunk_ids": []}
+        out.trace.append(entry)
+        if parsed.malformed:
+            entry["malformed"] = parsed.malformed
+            out.malformed, out.malformed_reason, out.stop_reason = True, parsed.malformed, "malformed"
+            break
+        if parsed.done:
+            out.stop_reason = "done"
+            break
+        key = " ".join(parsed.query.lower().split())
+        if key in queries:
+            out.stop_reason = "repeated_query"
+            break
+        queries.add(key)
+        hits = corpus.query(parsed.query, settings.search_k)
+        entry["chunk_ids"] = [h.id for h in hits]
+        for h in hits:
+            if h.id not in seen:
+                seen.add(h.id)
+                out.chunks.append(h)
+                entry["new_chunk_ids"].append(h.id)
+    return out
+
+
+def mcq_task(item: McqItem) -> str:
+    return f"Question: {item.question}\n\nOptions:\n{format_options(item)}"
+
+
+def build(item: McqItem, model, corpus, settings: ConditionSettings) -> PromptPlan:
+    corpus = require_corpus(corpus, "agentic_rag")
+    outcome = search_loop(mcq_task(item), model, corpus, settings)
+    budget = window_of(model, settings) - settings.answer_budget
+    n, _ = fit_chunks(item, model, settings, outcome.chunks, budget)
+    kept = outcome.chunks[:n]
+    plan = mcq_plan("agentic_rag", item, model, settings, [chunk_passage(c) for c in kept],
+                    **outcome.context(kept))
+    plan.aux_calls = outcome.aux_calls
+    return plan
