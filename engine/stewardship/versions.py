@@ -102,8 +102,9 @@ def apply_decisions(ws: Workspace, store: ResultsStore, suite: Suite, actor: str
             new_item = apply_change(new_item, d.decision, d.payload)
         items.append(new_item)
         changed.append(item.id)
+        authors = ", ".join(dict.fromkeys(d.reviewer for d in decisions))
         entries.append(ChangelogEntry(version=new_version, date=today, items=[item.id],
-                                      author=decisions[0].reviewer,
+                                      author=authors,
                                       summary=f"{item.id}: " + "; ".join(lines)))
     summary = ChangelogEntry(
         version=new_version, date=today, items=changed, author=actor,
