@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.common import console, err_console, workspace
-from engine.errors import SafeVetError
+from engine.errors import IntegrityError, SafeVetError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -317,7 +317,7 @@ def appendix_cmd(suite_ref: str = typer.Argument(..., metavar="SUITE")) -> None:
 
 @app.command("verify-log")
 def verify_log_cmd() -> None:
-    """Check the hash-chained audit log and the reviews table against it; exit 1 if broken."""
+    """Check the hash-chained audit log and the reviews table against it; exit 2 if broken."""
     from engine.stewardship import verify_log
     _, store = _open()
     problems = verify_log(store)
@@ -325,6 +325,7 @@ def verify_log_cmd() -> None:
     if problems:
         for p in problems:
             err_console.print(f"[bold red]broken:[/] {escape(p)}")
-        err_console.print(f"audit log of {n} entries does NOT verify ({len(problems)} problem(s))")
-        raise typer.Exit(code=1)
+        # An error (not typer.Exit) so `safevet` exits non-zero however it is invoked.
+        raise IntegrityError(f"audit log of {n} entries does NOT verify: {problems[0]}"
+                             + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     console.print(f"audit log intact: {n} entries chain and match the reviews table")
