@@ -1,0 +1,356 @@
+"""Reports page: one signed PDF safety audit report per candidate model, and its check.
+
+IT generates the report from a stored run (the engine lays it out, embeds the
+machine-readable manifest and signs it with the institution's PKCS#12 key),
+verifies it exactly as a committee member would (signature, trust, coverage,
+embedded figures recomputed from the store), and opens it in the system PDF
+viewer. The passphrase is held only for the signing call.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+
+from desktop.context import AppContext
+from desktop.widgets.common import (ProgressLine, fill_table, make_table, muted_label,
+                                    page_header, selected_key, show_error)
+from engine.errors import SafeVetError
+
+
+class NewKeyDialog(QDialog):
+    """Organisation and passphrase for a new self-signed document-signing key."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Create a signing key")
+        form = QFormLayout(self)
+        self.org = QLineEdit()
+        self.org.setPlaceholderText("e.g. St Example Hospital NHS Trust")
+        self.passphrase = QLineEdit()
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.repeat = QLineEdit()
+        self.repeat.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("Organisation:", self.org)
+        form.addRow("Passphrase:", self.passphrase)
+        form.addRow("Repeat:", self.repeat)
+        form.addRow(muted_label("A self-signed certificate lets you start at once; the CSR "
+                                "written beside it can be sent to your CA."))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._check)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.resize(480, 200)
+
+    def _check(self) -> None:
+        if self.passphrase.text() != self.repeat.text():
+            show_error(self, "Create a signing key", "The two passphrases differ.")
+            return
+        self.accept()
+
+
+def _call_build_report(**available):
+    """Call the engine's build_report with the arguments its signature names.
+
+    The report builder is owned by another part of the engine; passing only
+    the parameters it declares keeps this page working across small
+    signature changes without guessing at behaviour.
+    """
+    from engine.report.build import build_report
+
+    params = inspect.signature(build_report).parameters
+    kwargs = {k: v for k, v in available.items() if k in params}
+    return build_report(**kwargs)
+
+
+class ReportsPage(QWidget):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.last_report: Path | None = None
+        self.last_verification = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(20, 16, 20, 12)
+        lay.addWidget(page_header(
+            "Reports",
+            "One signed PDF per candidate model: verdict against the governance thresholds, "
+            "per-condition figures, worst-case items, and an embedded manifest."))
+
+        top = QHBoxLayout()
+        gen = QGroupBox("Generate and sign")
+        form = QFormLayout(gen)
+        self.run_combo = QComboBox()
+        self.run_combo.setMinimumWidth(360)
+        self.model_combo = QComboBox()
+        self.key_combo = QComboBox()
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key_combo, 1)
+        self.new_key_btn = QPushButton("New key…")
+        self.import_key_btn = QPushButton("Import .p12…")
+        key_row.addWidget(self.new_key_btn)
+        key_row.addWidget(self.import_key_btn)
+        self.passphrase = QLineEdit()
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase.setPlaceholderText("unlocks the key for this signing only")
+        self.generate_btn = QPushButton("Generate signed report")
+        self.generate_btn.setObjectName("primary")
+        form.addRow("Run:", self.run_combo)
+        form.addRow("Candidate model:", self.model_combo)
+        form.addRow("Signing key:", key_row)
+        form.addRow("Passphrase:", self.passphrase)
+        form.addRow("", self.generate_btn)
+        top.addWidget(gen, 3)
+
+        ver = QGroupBox("Verification")
+        vl = QVBoxLayout(ver)
+        self.verdict = QLabel("Select a report and press Verify.")
+        self.verdict.setWordWrap(True)
+        self.verify_text = QTextBrowser()
+        vl.addWidget(self.verdict)
+        vl.addWidget(self.verify_text, 1)
+        top.addWidget(ver, 2)
+        lay.addLayout(top)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Reports in this workspace"))
+        row.addStretch(1)
+        self.verify_btn = QPushButton("Verify")
+        self.open_btn = QPushButton("Open PDF")
+        self.folder_btn = QPushButton("Open folder")
+        for b in (self.verify_btn, self.open_btn, self.folder_btn):
+            row.addWidget(b)
+        lay.addLayout(row)
+        self.table = make_table(("Report", "Size", "Modified", "Path"), stretch=3)
+        lay.addWidget(self.table, 1)
+        self.progress = ProgressLine()
+        lay.addWidget(self.progress)
+
+        self.run_combo.currentIndexChanged.connect(lambda _: self._fill_models())
+        self.new_key_btn.clicked.connect(self.new_key)
+        self.import_key_btn.clicked.connect(self.import_key)
+        self.generate_btn.clicked.connect(self.generate_selected)
+        self.verify_btn.clicked.connect(self.verify_selected)
+        self.open_btn.clicked.connect(self.open_selected)
+        self.folder_btn.clicked.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.ws.reports_dir))))
+        self.table.doubleClicked.connect(lambda _: self.open_selected())
+        ctx.runs_changed.connect(self.refresh)
+        ctx.reports_changed.connect(self.refresh)
+        self.refresh()
+
+    # -- lists --------------------------------------------------------------
+    def refresh(self) -> None:
+        current = self.run_combo.currentData()
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        try:
+            runs = self.ctx.store.list_runs()
+        except Exception:
+            runs = []
+        self._runs = {r["id"]: r for r in runs}
+        for r in runs:
+            if r["status"] == "completed" or r["id"] == current:
+                self.run_combo.addItem(f"{r['id']} · {r['status']} · {r['profile']}", r["id"])
+        if self.run_combo.count() == 0:
+            self.run_combo.addItem("(no completed runs)", None)
+        idx = self.run_combo.findData(current)
+        self.run_combo.setCurrentIndex(idx if idx >= 0 else 0)
+        self.run_combo.blockSignals(False)
+        self._fill_models()
+        self._fill_keys()
+        self._fill_reports()
+
+    def _fill_models(self) -> None:
+        self.model_combo.clear()
+        run = self._runs.get(self.run_combo.currentData())
+        for m in ((run or {}).get("config") or {}).get("models", []):
+            self.model_combo.addItem(m, m)
+        self.generate_btn.setEnabled(self.model_combo.count() > 0)
+
+    def _fill_keys(self) -> None:
+        current = self.key_combo.currentData()
+        self.key_combo.clear()
+        for p in sorted(self.ctx.ws.keys_dir.glob("*.p12")):
+            self.key_combo.addItem(p.name, str(p))
+        if self.key_combo.count() == 0:
+            self.key_combo.addItem("(no key: create or import one)", None)
+        idx = self.key_combo.findData(current)
+        if idx >= 0:
+            self.key_combo.setCurrentIndex(idx)
+
+    def _fill_reports(self) -> None:
+        from datetime import datetime
+
+        pdfs = sorted(self.ctx.ws.reports_dir.rglob("*.pdf"), key=lambda p: p.stat().st_mtime,
+                      reverse=True)
+        rows = [(p.name, f"{p.stat().st_size / 1024:.0f} KB",
+                 datetime.fromtimestamp(p.stat().st_mtime).strftime("%Y-%m-%d %H:%M"), str(p))
+                for p in pdfs]
+        fill_table(self.table, rows, keys=[str(p) for p in pdfs])
+        if rows and self.table.currentRow() < 0:
+            self.table.selectRow(0)
+        for b in (self.verify_btn, self.open_btn):
+            b.setEnabled(bool(rows))
+
+    # -- keys ---------------------------------------------------------------
+    def new_key(self) -> None:
+        dlg = NewKeyDialog(self)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.create_key(dlg.org.text().strip(), dlg.passphrase.text())
+
+    def create_key(self, org: str, passphrase: str):
+        from engine.report.keys import create_signing_identity
+
+        safe = "".join(ch if ch.isalnum() else "-" for ch in org).strip("-").lower() or "institution"
+        out = self.ctx.ws.keys_dir / f"{safe}.p12"
+        self.progress.busy("Creating a 3072-bit signing key…")
+        return self.ctx.runner.submit(
+            "Create signing key",
+            lambda progress, cancel: create_signing_identity(org, out, passphrase,
+                                                             csr_path=out.with_suffix(".csr")),
+            on_success=lambda files: (self.progress.idle(f"Key written to {files.p12}; "
+                                                         f"certificate {files.cert_pem}"),
+                                      self._fill_keys(),
+                                      self.key_combo.setCurrentIndex(
+                                          max(0, self.key_combo.findData(str(files.p12))))),
+            on_failure=self._failed)
+
+    def import_key(self) -> None:
+        from engine.report.keys import import_key
+
+        path, _ = QFileDialog.getOpenFileName(self, "PKCS#12 signing key", "",
+                                              "PKCS#12 (*.p12 *.pfx)")
+        if not path:
+            return
+        if not self.passphrase.text():
+            show_error(self, "Import key", "Type the key's passphrase in the Passphrase field "
+                                           "first; it is checked before the key is copied.")
+            return
+        keys_dir, pw = self.ctx.ws.keys_dir, self.passphrase.text()
+        self.ctx.runner.submit(
+            "Import signing key", lambda progress, cancel: import_key(keys_dir, path, pw),
+            on_success=lambda dest: (self.progress.idle(f"Imported {dest}"), self._fill_keys()),
+            on_failure=self._failed)
+
+    # -- generate / verify / open ------------------------------------------
+    def generate_selected(self):
+        run_id = self.run_combo.currentData()
+        model = self.model_combo.currentData()
+        key = self.key_combo.currentData()
+        if not run_id or not model:
+            return None
+        if not key:
+            show_error(self, "Generate report", "No signing key: create one (New key…) or "
+                                                "import your institution's PKCS#12 file.")
+            return None
+        return self.generate(run_id, model, Path(key), self.passphrase.text())
+
+    def generate(self, run_id: str, model: str, key: Path, passphrase: str):
+        ws, store = self.ctx.ws, self.ctx.store
+        run = self._runs.get(run_id) or {}
+        operator = run.get("operator")
+
+        def work(progress, cancel):
+            try:
+                return _call_build_report(ws=ws, store=store, run_id=run_id, model=model,
+                                          key=key, key_path=key, p12_path=key,
+                                          passphrase=passphrase, operator=operator,
+                                          progress=progress)
+            except ImportError as exc:
+                raise SafeVetError("report generation is not available in this engine build "
+                                   f"({exc})") from exc
+
+        self.generate_btn.setEnabled(False)
+        self.progress.busy(f"Building and signing the report for {model}…")
+        return self.ctx.runner.submit(
+            f"Report for {model}", work, on_progress=self.progress.on_event,
+            on_success=self._generated, on_failure=self._failed,
+            on_finished=lambda: self.generate_btn.setEnabled(self.model_combo.count() > 0))
+
+    def _generated(self, result) -> None:
+        path = Path(getattr(result, "pdf_path", None) or getattr(result, "path", None) or result)
+        self.last_report = path
+        self.progress.idle(f"Signed report written: {path}")
+        self.ctx.notify_reports()
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == str(path):
+                self.table.selectRow(r)
+        self.ctx.status_message.emit(f"Report written: {path}")
+
+    def trust_cert_for(self, pdf: Path) -> Path | None:
+        """The certificate to trust: the selected key's, else the only one in the workspace."""
+        key = self.key_combo.currentData()
+        if key and Path(key).with_suffix(".cert.pem").is_file():
+            return Path(key).with_suffix(".cert.pem")
+        certs = sorted(self.ctx.ws.keys_dir.glob("*.cert.pem"))
+        return certs[0] if len(certs) == 1 else None
+
+    def verify_selected(self):
+        path = selected_key(self.table)
+        if not path:
+            return None
+        cert = self.trust_cert_for(Path(path))
+        if cert is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Institution certificate to trust", "",
+                                                    "Certificate (*.pem *.crt *.cer *.der)")
+            if not chosen:
+                return None
+            cert = Path(chosen)
+        return self.verify(Path(path), cert)
+
+    def verify(self, pdf: Path, cert: Path):
+        from engine.report.verify import verify_report
+
+        ws = self.ctx.ws
+        self.progress.busy(f"Verifying {pdf.name}…")
+        return self.ctx.runner.submit(
+            f"Verify {pdf.name}", lambda progress, cancel: verify_report(pdf, cert, ws),
+            on_success=self._show_verification, on_failure=self._failed)
+
+    def _show_verification(self, v) -> None:
+        self.last_verification = v
+        self.progress.idle("")
+        if v.ok:
+            self.verdict.setObjectName("ok")
+            self.verdict.setText(f"✓ Valid: signed by {v.signer or '?'} ({v.organisation or '?'})"
+                                 f", whole file covered, figures match the store.")
+        else:
+            self.verdict.setObjectName("danger")
+            self.verdict.setText("✗ NOT valid — do not rely on this report.")
+        self.verdict.style().unpolish(self.verdict)
+        self.verdict.style().polish(self.verdict)
+
+        def yn(flag) -> str:
+            return "not checked" if flag is None else ("yes" if flag else "<b>no</b>")
+        rows = [("File", v.path), ("Signer", v.signer), ("Organisation", v.organisation),
+                ("Signing time", v.signing_time), ("Signatures", v.signatures),
+                ("Intact", yn(v.intact)), ("Cryptographically valid", yn(v.valid)),
+                ("Trusted (institution certificate)", yn(v.trusted)),
+                ("Covers the whole file", yn(v.covers_whole_file)),
+                ("Embedded manifest", yn(v.manifest_found)), ("Run", v.run_id),
+                ("Model", v.model), ("Figures match the results store", yn(v.store_matches))]
+        html = "<table cellpadding=3>" + "".join(
+            f"<tr><td>{k}</td><td>{'' if val is None else val}</td></tr>" for k, val in rows) \
+            + "</table>"
+        if v.problems:
+            html += "<p style='color:#b3261e;'><b>Problems</b></p><ul>" + "".join(
+                f"<li>{p}</li>" for p in v.problems) + "</ul>"
+        if v.notes:
+            html += "<ul>" + "".join(f"<li>{n}</li>" for n in v.notes) + "</ul>"
+        self.verify_text.setHtml(html)
+
+    def open_selected(self) -> None:
+        path = selected_key(self.table)
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    def _failed(self, title: str, message: str) -> None:
+        self.progress.idle("")
+        show_error(self, title, message)

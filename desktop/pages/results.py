@@ -1,0 +1,290 @@
+"""Results page: what a finished (or partial) run measured, with its uncertainty.
+
+Every rate is shown with its 95% bootstrap interval because the committee
+compares interval bounds with thresholds. Figures come from the engine's
+`run_metrics` (computed in a worker: the bootstrap takes seconds), and the
+exports are the engine's own JSON/CSV, identical to `safevet results`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
+                               QSplitter, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+
+from desktop.context import AppContext
+from desktop.pages.run import CONDITION_LABELS
+from desktop.widgets.chart import MetricsChart
+from desktop.widgets.common import (DASH, ProgressLine, fill_table, make_table, num, page_header,
+                                    pct, selected_key, show_error)
+
+MCQ_COLUMNS = ("Model", "Suite", "Condition", "n", "Accuracy", "High-risk error", "Unsafe answer",
+               "Contradiction", "Dangerous overconf.", "ECE", "Brier", "Latency p50 ms",
+               "Errors")
+PAIRED_COLUMNS = ("Model", "Suite", "Metric", "From", "To", "Difference (to − from)",
+                  "Interval excludes 0")
+WORST_COLUMNS = ("Item", "Suite", "Dangerous failures", "High-risk errors", "Cells", "Key",
+                 "Question")
+OPEN_COLUMNS = ("Model", "Suite", "Condition", "Judge", "n", "Refusal", "Mean harm (1–5)",
+                "Share harm ≥ 4", "CARES safety score", "Over-refusal", "Safe completion")
+
+
+def cond_label(cond: str) -> str:
+    return CONDITION_LABELS.get(cond, cond)
+
+
+class ResultsPage(QWidget):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.metrics = None
+        self._task = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(20, 16, 20, 12)
+        lay.addWidget(page_header(
+            "Results",
+            "Per run: figures by model × condition with 95% bootstrap intervals, condition "
+            "deltas on paired items, and the items that fail most dangerously."))
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Run:"))
+        self.run_combo = QComboBox()
+        self.run_combo.setMinimumWidth(460)
+        top.addWidget(self.run_combo, 1)
+        self.reload_btn = QPushButton("Recompute")
+        self.json_btn = QPushButton("Export JSON…")
+        self.csv_btn = QPushButton("Export CSV…")
+        self.raw_btn = QPushButton("Export raw calls (CSV)…")
+        for b in (self.reload_btn, self.json_btn, self.csv_btn, self.raw_btn):
+            top.addWidget(b)
+        lay.addLayout(top)
+        self.summary = QLabel("")
+        self.summary.setObjectName("muted")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.summary)
+
+        self.tabs = QTabWidget()
+        self.mcq_table = make_table(MCQ_COLUMNS, stretch=None)
+        self.mcq_table.setSortingEnabled(True)
+        self.chart = MetricsChart()
+        charts = QWidget()
+        cl = QVBoxLayout(charts)
+        cl.addWidget(self.chart)
+        self.paired_table = make_table(PAIRED_COLUMNS, stretch=5)
+        worst = QSplitter(Qt.Orientation.Vertical)
+        self.worst_table = make_table(WORST_COLUMNS, stretch=6)
+        self.worst_detail = QTextBrowser()
+        worst.addWidget(self.worst_table)
+        worst.addWidget(self.worst_detail)
+        worst.setSizes([260, 200])
+        self.open_table = make_table(OPEN_COLUMNS, stretch=None)
+        self.tabs.addTab(self.mcq_table, "By model × condition")
+        self.tabs.addTab(charts, "Charts")
+        self.tabs.addTab(self.paired_table, "Condition deltas")
+        self.tabs.addTab(worst, "Worst-case items")
+        self.tabs.addTab(self.open_table, "Open-ended safety")
+        lay.addWidget(self.tabs, 1)
+        self.progress = ProgressLine()
+        lay.addWidget(self.progress)
+
+        self.run_combo.currentIndexChanged.connect(lambda _: self.load_selected())
+        self.reload_btn.clicked.connect(self.load_selected)
+        self.json_btn.clicked.connect(self.export_json)
+        self.csv_btn.clicked.connect(lambda: self.export_csv(raw=False))
+        self.raw_btn.clicked.connect(lambda: self.export_csv(raw=True))
+        self.worst_table.itemSelectionChanged.connect(self._show_worst)
+        ctx.runs_changed.connect(self.refresh)
+        self._set_export_enabled(False)
+        self.refresh()
+
+    # -- run list -----------------------------------------------------------
+    def refresh(self) -> None:
+        current = self.run_combo.currentData()
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        try:
+            runs = self.ctx.store.list_runs()
+        except Exception as exc:
+            show_error(self, "Results store", str(exc))
+            runs = []
+        self._runs = {r["id"]: r for r in runs}
+        for r in runs:
+            models = ", ".join((r.get("config") or {}).get("models", []))
+            self.run_combo.addItem(f"{r['id']} · {r['status']} · {r['profile']} · {models}",
+                                   r["id"])
+        if not runs:
+            self.run_combo.addItem("(no runs yet: start one on the Run page)", None)
+        idx = self.run_combo.findData(current)
+        self.run_combo.setCurrentIndex(idx if idx >= 0 else 0)
+        self.run_combo.blockSignals(False)
+        if self.run_combo.currentData() != (self.metrics.run_id if self.metrics else None):
+            self.load_selected()
+
+    def select_run(self, run_id: str) -> None:
+        """Show one run (the Run page's "Show results" button lands here)."""
+        self.refresh()
+        idx = self.run_combo.findData(run_id)
+        if idx >= 0 and idx != self.run_combo.currentIndex():
+            self.run_combo.setCurrentIndex(idx)
+        elif idx >= 0:
+            self.load_selected()
+
+    def load_selected(self) -> None:
+        from engine.runs.results import run_metrics
+
+        run_id = self.run_combo.currentData()
+        self.metrics = None
+        self._clear()
+        if not run_id:
+            self._set_export_enabled(False)
+            return
+        run = self._runs.get(run_id) or {}
+        cfg = run.get("config") or {}
+        suites = ", ".join(f"{s['id']} {s['version']}" for s in cfg.get("suites", []))
+        self.summary.setText(
+            f"Run {run_id} · {run.get('status')} · profile {run.get('profile')} · operator "
+            f"{run.get('operator')} · created {run.get('created_at')} · suites {suites} · "
+            f"conditions {', '.join(cond_label(c) for c in cfg.get('conditions', []))}"
+            + (f" · corpus {cfg['corpus']}" if cfg.get("corpus") else ""))
+        store = self.ctx.store
+        self.progress.busy(f"Computing figures for {run_id} (bootstrap intervals)…")
+        self.chart.show_empty("Computing…")
+        self._set_export_enabled(False)
+        task = self.ctx.runner.submit(
+            f"Results of {run_id}",
+            lambda progress, cancel: run_metrics(store, run_id, n_boot=1000),
+            on_success=lambda m, rid=run_id: self._show(rid, m),
+            on_failure=self._failed)
+        self._task = task
+
+    def _clear(self) -> None:
+        for t in (self.mcq_table, self.paired_table, self.worst_table, self.open_table):
+            t.setRowCount(0)
+        self.worst_detail.clear()
+        self.summary.setText("")
+
+    def _failed(self, title: str, message: str) -> None:
+        self.progress.idle("")
+        self.chart.show_empty("No figures.")
+        show_error(self, title, message)
+
+    # -- display ------------------------------------------------------------
+    def _show(self, run_id: str, metrics) -> None:
+        if run_id != self.run_combo.currentData():
+            return  # the user moved on to another run while this one computed
+        self.metrics = metrics
+        self.progress.idle(f"{len(metrics.mcq)} multiple-choice cells, {len(metrics.open)} "
+                           f"open-ended cells, τ = {metrics.tau}.")
+        fill_table(self.mcq_table, [
+            (c.model, c.suite_id, cond_label(c.condition), c.n_items, pct(c.accuracy),
+             pct(c.high_risk_error_rate), pct(c.unsafe_answer_rate), pct(c.contradiction_rate),
+             pct(c.dangerous_overconfidence), num(c.ece, 3), num(c.brier, 3),
+             num(c.latency_ms_p50, 0), c.n_errors or DASH)
+            for c in metrics.mcq], danger_cols=(12,))
+        fill_table(self.paired_table, [
+            (p.model, p.suite_id, p.metric.replace("_", " "), cond_label(p.condition_a),
+             cond_label(p.condition_b), _signed_pct(p.difference), _excludes_zero(p.difference))
+            for p in metrics.paired])
+        worst = metrics.worst_case.items if metrics.worst_case else []
+        fill_table(self.worst_table, [
+            (w.item_id, w.suite_id, w.dangerous_failures, w.high_risk_errors, w.cells, w.answer,
+             w.question) for w in worst], danger_cols=(2, 3),
+            keys=list(range(len(worst))))
+        fill_table(self.open_table, [
+            (o.model, o.suite_id, cond_label(o.condition), o.judge, o.n_items,
+             pct(o.refusal_rate), num(o.mean_harmfulness, 2), pct(o.harmful_share_ge4),
+             num(o.cares_safety_score, 2), pct(o.over_refusal_rate), pct(o.safe_completion_rate))
+            for o in metrics.open])
+        self.chart.plot(metrics.mcq)
+        if metrics.worst_case and metrics.worst_case.worst_decile_high_risk_share is not None:
+            share = metrics.worst_case.worst_decile_high_risk_share
+            self.worst_detail.setHtml(
+                f"<p>The worst 10% of items hold <b>{100 * share:.0f}%</b> of all "
+                f"{metrics.worst_case.total_high_risk_errors} high-risk errors. Select an item "
+                f"to see each model's answer.</p>")
+        self._set_export_enabled(True)
+
+    def _show_worst(self) -> None:
+        idx = selected_key(self.worst_table)
+        if self.metrics is None or idx is None or not self.metrics.worst_case:
+            return
+        w = self.metrics.worst_case.items[idx]
+        rows = "".join(
+            f"<tr><td>{a.model}</td><td>{cond_label(a.condition)}</td><td><b>{a.chosen or DASH}"
+            f"</b></td><td>{'' if a.confidence is None else f'{100 * a.confidence:.0f}%'}</td>"
+            f"<td style='color:#b3261e;'>{', '.join(a.labels)}</td></tr>" for a in w.answers)
+        self.worst_detail.setHtml(
+            f"<p><b>{w.item_id}</b> ({w.suite_id}) — key <b>{w.answer}</b></p><p>{w.question}</p>"
+            f"<table cellpadding=4><tr><th align=left>Model</th><th align=left>Condition</th>"
+            f"<th align=left>Answer</th><th align=left>Confidence</th><th align=left>Labels of "
+            f"the chosen option</th></tr>{rows}</table>")
+
+    # -- export -------------------------------------------------------------
+    def _set_export_enabled(self, enabled: bool) -> None:
+        for b in (self.json_btn, self.csv_btn, self.raw_btn):
+            b.setEnabled(enabled)
+
+    def export_json(self, path: str | None = None):
+        from engine.runs.results import to_json
+
+        run_id = self.run_combo.currentData()
+        if not run_id:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export run as JSON",
+                                                  f"safevet-{run_id}.json", "JSON (*.json)")
+            if not path:
+                return None
+        store = self.ctx.store
+        return self._export(run_id, path, lambda: to_json(store, run_id, raw=True))
+
+    def export_csv(self, raw: bool, path: str | None = None):
+        from engine.runs.results import headline_rows, raw_rows, to_csv
+
+        run_id = self.run_combo.currentData()
+        if not run_id:
+            return None
+        if path is None:
+            suffix = "calls" if raw else "headline"
+            path, _ = QFileDialog.getSaveFileName(self, "Export CSV",
+                                                  f"safevet-{run_id}-{suffix}.csv", "CSV (*.csv)")
+            if not path:
+                return None
+        store = self.ctx.store
+        metrics = self.metrics
+        if raw:
+            return self._export(run_id, path, lambda: to_csv(raw_rows(store, run_id)))
+        return self._export(run_id, path, lambda: to_csv(headline_rows(metrics)))
+
+    def _export(self, run_id: str, path: str, make_text):
+        def work(progress, cancel):
+            from engine.errors import SafeVetError
+            text = make_text()
+            try:
+                Path(path).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise SafeVetError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            return path
+
+        self.progress.busy(f"Writing {path}…")
+        return self.ctx.runner.submit(
+            f"Export {run_id}", work,
+            on_success=lambda p: self.progress.idle(f"Wrote {p}"),
+            on_failure=self._failed)
+
+
+def _signed_pct(est) -> str:
+    if est is None or est.value is None:
+        return DASH
+    text = f"{100 * est.value:+.1f} pts"
+    if est.low is not None and est.high is not None:
+        text += f"  [{100 * est.low:+.1f}, {100 * est.high:+.1f}]"
+    return text
+
+
+def _excludes_zero(est) -> str:
+    if est is None or est.low is None or est.high is None:
+        return DASH
+    return "yes" if est.low > 0 or est.high < 0 else "no"

@@ -1,0 +1,1 @@
+"""Reusable widgets: tables, progress panel, matplotlib canvas, error dialogs."""

@@ -1,0 +1,177 @@
+"""Small shared pieces: page headers, read-only tables, number formats, dialogs.
+
+Kept in one place so every page formats a rate and its interval the same way
+the CLI and the report do (percent, one decimal, interval in brackets).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel,
+                               QMessageBox, QProgressBar, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from desktop.style import DANGER, MUTED
+from engine.events import ProgressEvent
+
+DASH = "–"
+
+
+def pct(est: Any, interval: bool = True) -> str:
+    """An engine Estimate (or a bare float) as 'value% [low–high]'."""
+    if est is None:
+        return DASH
+    value = getattr(est, "value", est)
+    if value is None:
+        return DASH
+    text = f"{100 * value:.1f}%"
+    low, high = getattr(est, "low", None), getattr(est, "high", None)
+    if interval and low is not None and high is not None:
+        text += f"  [{100 * low:.1f}–{100 * high:.1f}]"
+    return text
+
+
+def num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return DASH
+    value = getattr(value, "value", value)
+    if value is None:
+        return DASH
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return DASH
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def show_error(parent: QWidget | None, title: str, message: str) -> QMessageBox:
+    """The engine's message in a dialog; non-blocking (open()) so workers keep running."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+                      parent)
+    box.setObjectName("errorDialog")
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+def page_header(title: str, subtitle: str) -> QWidget:
+    w = QWidget()
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 6)
+    lay.setSpacing(2)
+    t = QLabel(title)
+    t.setObjectName("pageTitle")
+    s = QLabel(subtitle)
+    s.setObjectName("pageSubtitle")
+    s.setWordWrap(True)
+    lay.addWidget(t)
+    lay.addWidget(s)
+    return w
+
+
+def make_table(headers: Sequence[str], stretch: int | None = None) -> QTableWidget:
+    """A read-only, row-selecting, sortable table that keyboard users can walk."""
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(list(headers))
+    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    t.setAlternatingRowColors(True)
+    t.verticalHeader().setVisible(False)
+    t.setWordWrap(False)
+    t.setTabKeyNavigation(False)
+    header = t.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    if stretch is not None:
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    else:
+        header.setStretchLastSection(True)
+    return t
+
+
+def fill_table(table: QTableWidget, rows: Iterable[Sequence[Any]],
+               danger_cols: Iterable[int] = (), keys: Sequence[Any] | None = None) -> None:
+    """Replace a table's rows; `keys` are stored on column 0 (UserRole) for lookups."""
+    rows = list(rows)
+    sorting = table.isSortingEnabled()
+    table.setSortingEnabled(False)
+    table.setRowCount(len(rows))
+    danger = set(danger_cols)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            item = QTableWidgetItem(DASH if value is None else str(value))
+            if c in danger and value not in (None, DASH, "", "0", 0):
+                item.setForeground(QColor(DANGER))
+            if c == 0 and keys is not None:
+                item.setData(Qt.ItemDataRole.UserRole, keys[r])
+            table.setItem(r, c, item)
+    table.setSortingEnabled(sorting)
+
+
+def selected_key(table: QTableWidget) -> Any:
+    row = table.currentRow()
+    if row < 0 or table.item(row, 0) is None:
+        return None
+    return table.item(row, 0).data(Qt.ItemDataRole.UserRole)
+
+
+class ProgressLine(QWidget):
+    """A bar and a one-line message for any long task (import, ingest, verify)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(320)
+        self.label = QLabel("")
+        self.label.setObjectName("muted")
+        lay.addWidget(self.bar)
+        lay.addWidget(self.label, 1)
+        self.idle()
+
+    def idle(self, message: str = "") -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setVisible(False)
+        self.label.setText(message)
+
+    def busy(self, message: str) -> None:
+        self.bar.setVisible(True)
+        self.bar.setRange(0, 0)  # indeterminate until the engine gives a total
+        self.label.setText(message)
+
+    def on_event(self, ev: ProgressEvent) -> None:
+        self.bar.setVisible(True)
+        if ev.total:
+            self.bar.setRange(0, ev.total)
+            self.bar.setValue(min(ev.done or 0, ev.total))
+        if ev.message:
+            self.label.setText(ev.message)
+
+
+def muted_label(text: str) -> QLabel:
+    lab = QLabel(text)
+    lab.setObjectName("muted")
+    lab.setWordWrap(True)
+    lab.setStyleSheet(f"color: {MUTED};")
+    return lab

@@ -1,0 +1,125 @@
+"""Worker threads: how long engine calls run without freezing the window.
+
+The engine reports progress through plain callbacks (`engine.events`), called
+on whatever thread runs the work. `EngineTask` runs one engine call on the
+global QThreadPool and re-emits those callbacks as Qt signals; Qt queues them
+to the UI thread because the signal object lives there. A `SafeVetError`
+becomes a `failed` signal carrying the engine's own message (shown in a
+dialog); anything else is logged with its traceback and reported in one line,
+so the user never reads a traceback.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from engine.errors import SafeVetError
+from engine.events import CancelToken, ProgressCallback, ProgressEvent
+
+log = logging.getLogger("safevet.desktop")
+
+# The work itself: receives the progress callback and the cancel token.
+TaskFn = Callable[[ProgressCallback, CancelToken], Any]
+
+
+class TaskSignals(QObject):
+    """Signals of one task; created on the UI thread so slots run there."""
+
+    progress = Signal(object)        # engine.events.ProgressEvent
+    succeeded = Signal(object)       # the task function's return value
+    failed = Signal(str, str)        # (title, message) ready for a dialog
+    finished = Signal()              # always last, after succeeded or failed
+
+
+class EngineTask(QRunnable):
+    """One engine call on the thread pool, with progress, cancel and clean errors."""
+
+    def __init__(self, title: str, fn: TaskFn) -> None:
+        super().__init__()
+        self.setAutoDelete(False)     # the runner keeps the Python object alive
+        self.title = title
+        self.fn = fn
+        self.cancel_token = CancelToken()
+        self.signals = TaskSignals()
+
+    def cancel(self) -> None:
+        """Ask the engine to stop after the call in flight (checked between calls)."""
+        self.cancel_token.cancel()
+
+    def _progress(self, event: ProgressEvent) -> None:
+        self.signals.progress.emit(event)
+
+    def run(self) -> None:  # worker thread
+        try:
+            result = self.fn(self._progress, self.cancel_token)
+        except SafeVetError as exc:
+            self.signals.failed.emit(self.title, str(exc))
+        except Exception as exc:  # a bug, not the user's input: log it, say it in one line
+            log.error("%s failed:\n%s", self.title, traceback.format_exc())
+            self.signals.failed.emit(
+                self.title, f"Unexpected internal error ({type(exc).__name__}): {exc}\n\n"
+                            f"Details were written to the application log.")
+        else:
+            self.signals.succeeded.emit(result)
+        finally:
+            self.signals.finished.emit()
+
+
+class TaskRunner(QObject):
+    """Starts tasks on a thread pool and keeps them alive until they finish.
+
+    `busy_changed` lets the main window show that something is running.
+    """
+
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._active: set[EngineTask] = set()
+
+    def start(self, task: EngineTask) -> EngineTask:
+        was_busy = bool(self._active)
+        self._active.add(task)
+        task.signals.finished.connect(lambda t=task: self._done(t))
+        self.pool.start(task)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        return task
+
+    def submit(self, title: str, fn: TaskFn, *, on_success: Callable[[Any], None] | None = None,
+               on_progress: Callable[[ProgressEvent], None] | None = None,
+               on_failure: Callable[[str, str], None] | None = None,
+               on_finished: Callable[[], None] | None = None) -> EngineTask:
+        """Create, wire and start a task in one call."""
+        task = EngineTask(title, fn)
+        if on_progress is not None:
+            task.signals.progress.connect(on_progress)
+        if on_success is not None:
+            task.signals.succeeded.connect(on_success)
+        if on_failure is not None:
+            task.signals.failed.connect(on_failure)
+        if on_finished is not None:
+            task.signals.finished.connect(on_finished)
+        return self.start(task)
+
+    def _done(self, task: EngineTask) -> None:
+        self._active.discard(task)
+        if not self._active:
+            self.busy_changed.emit(False)
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
+    def cancel_all(self) -> None:
+        for task in list(self._active):
+            task.cancel()
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until every task ended (used on close, after cancel_all)."""
+        return self.pool.waitForDone(msecs)
