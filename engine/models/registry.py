@@ -3,7 +3,9 @@
 Loading checks every file against the manifest, because a report that names a
 model's hashes must be about the bytes that were actually run. Re-hashing
 half a gigabyte on every load costs seconds, so a load may trust a file whose
-(size, mtime_ns) match the last full check; `verify` always re-hashes.
+(size, mtime_ns, ctime_ns) match the last full check (ctime cannot be set back
+by a user, so even an edit that restores the mtime is caught); `verify`
+always re-hashes.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def _stamp_cache_path(ws: Workspace, name: str) -> Path:
 
 def _stamp(path: Path) -> list[int]:
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def verify_files(ws: Workspace, name: str, use_cache: bool = False,
@@ -80,12 +82,13 @@ def verify_files(ws: Workspace, name: str, use_cache: bool = False,
                                  f"re-import the model")
         stamp = _stamp(path)
         hit = cache.get(rel)
-        if hit and hit[:2] == stamp and hit[2] == expected:
+        if hit and hit[:3] == stamp and hit[3] == expected:
             fresh[rel] = hit
         else:
             emit(progress, "verify", f"hashing {rel}", done=done - 1, total=total)
             actual = sha256_file(path)
             if actual != expected:
+                cache_path.unlink(missing_ok=True)
                 raise IntegrityError(f"model {name}: file {rel} has changed or is truncated "
                                      f"(sha256 {actual[:12]}..., manifest says "
                                      f"{expected[:12]}...); re-import the model")

@@ -1,0 +1,51 @@
+"""`safevet models ...` end to end on the tiny model (one int8 import through the CLI)."""
+from __future__ import annotations
+
+import json
+
+from engine.cli.main import main
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_import_list_show_verify_remove(tiny_model_store, workspace, capsys):
+    home = str(workspace.home)
+    src = str(tiny_model_store.hf_folders["llama"])
+    code, out, _ = run(capsys, "--home", home, "models", "import", src, "--name", "cli-int8",
+                       "--precision", "int8")
+    assert code == 0, out
+    assert "exporting to ONNX" in out and "quantising to int8" in out
+    assert "imported cli-int8 (int8" in out
+    code, out, _ = run(capsys, "--home", home, "models", "list")
+    assert code == 0 and "cli-int8" in out and "int8" in out
+    code, out, _ = run(capsys, "--home", home, "models", "show", "cli-int8", "--json")
+    shown = json.loads(out)
+    assert shown["precision"] == "int8" and shown["quantization"]["bits"] == 8
+    assert shown["quantization"]["accuracy_level"] == 4
+    code, out, _ = run(capsys, "--home", home, "models", "verify")
+    assert code == 0 and "cli-int8: ok" in out
+
+    onnx = workspace.models_dir / "cli-int8" / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-10])
+    code, out, err = run(capsys, "--home", home, "models", "verify", "cli-int8")
+    assert code == 2
+    assert "model.onnx has changed or is truncated" in err and "Traceback" not in err
+
+    code, out, _ = run(capsys, "--home", home, "models", "remove", "cli-int8", "--yes")
+    assert code == 0 and not (workspace.models_dir / "cli-int8").exists()
+
+
+def test_errors_are_one_line(workspace, tmp_path, capsys):
+    home = str(workspace.home)
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "--home", home, "models", "import", str(tmp_path / "empty"),
+                       "--name", "x")
+    assert code == 2 and "missing: config.json" in err and "Traceback" not in err
+    code, _, err = run(capsys, "--home", home, "models", "show", "nothing")
+    assert code == 2 and "no model named 'nothing'" in err
+    code, out, _ = run(capsys, "--home", home, "models", "list")
+    assert code == 0 and "no models" in out
