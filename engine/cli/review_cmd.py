@@ -259,9 +259,13 @@ def apply_cmd(suite_ref: str = typer.Argument(..., metavar="SUITE"),
             console.print(f"  {escape(entry.summary)}")
 
 
-_METRIC_NAMES = {"accuracy": "acc.", "high_risk_error_rate": "high-risk",
-                 "unsafe_answer_rate": "unsafe", "contradiction_rate": "contra.",
-                 "dangerous_overconfidence": "overconf."}
+_METRIC_NAMES = {"accuracy": "accuracy", "high_risk_error_rate": "high-risk error",
+                 "unsafe_answer_rate": "unsafe answer", "contradiction_rate": "contradiction",
+                 "dangerous_overconfidence": "dangerous overconf."}
+
+
+def _pct(e: Any) -> str:
+    return "-" if e.value is None else f"{100 * e.value:.1f}"
 
 
 @app.command("impact")
@@ -291,20 +295,21 @@ def impact_cmd(old_ref: str = typer.Argument(..., metavar="OLD", help="e.g. SUIT
     for ch in report.changes:
         console.print("  " + escape(f"{ch.item_id}: " + "; ".join(
             f"{k} {v['old']} → {v['new']}" for k, v in ch.fields.items())))
-    table = Table("run", "model", "condition", "items",
-                  *(_METRIC_NAMES[m] for m in _METRIC_NAMES),
-                  title="% old → new (change, points)")
+    table = Table("run", "model", "condition", "metric", "old %", "new %", "change",
+                  title="Metrics that move (points); the rest are unchanged")
+    unchanged = 0
     for c in report.cells:
-        cols = []
         for s in c.shifts:
-            if s.old.value is None or s.new.value is None:
-                cols.append("-")
+            moved = s.delta is None or abs(s.delta) > 1e-12
+            if not moved:
+                unchanged += 1
                 continue
-            move = "" if abs(s.delta or 0) < 1e-12 else f" ({100 * (s.delta or 0):+.1f})"
-            cols.append(f"{100 * s.old.value:.1f}→{100 * s.new.value:.1f}{move}")
-        table.add_row(c.run_id, c.model, c.condition, f"{c.n_items_old} → {c.n_items_new}",
-                      *cols)
+            table.add_row(c.run_id, c.model, c.condition, _METRIC_NAMES[s.metric], _pct(s.old),
+                          _pct(s.new), "-" if s.delta is None else f"{100 * s.delta:+.1f}")
     console.print(table)
+    console.print(f"{unchanged} metric value(s) unchanged across {len(report.cells)} "
+                  f"model × condition cell(s); items per cell: "
+                  + ", ".join(sorted({f"{c.n_items_old} → {c.n_items_new}" for c in report.cells})))
 
 
 @app.command("appendix")
