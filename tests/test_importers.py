@@ -214,3 +214,14 @@ def test_import_refuses_to_overwrite_existing_suite(tmp_path):
 
 def test_every_kind_is_registered():
     assert set(IMPORTERS) == {"medsafetybench", "cares", "pubmedqa", "generic-csv"}
+
+
+def test_cares_json_array_and_parquet_get_a_clear_hint(tmp_path):
+    array = tmp_path / "cares.json"
+    array.write_text('[{"principle_index": 0}]', encoding="utf-8")
+    with pytest.raises(InputError, match="JSON array; expected JSON lines"):
+        cares.read_items(array)
+    parquet = tmp_path / "train.parquet"
+    parquet.write_bytes(b"PAR1\x00\x01")
+    with pytest.raises(InputError, match="Parquet is not read directly"):
+        cares.read_items(parquet)

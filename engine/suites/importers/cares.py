@@ -16,7 +16,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.suites.importers.rows import Problems, Row, int_field, read_csv, read_jsonl, text_field
+from engine.errors import InputError
+from engine.suites.importers.rows import (Problems, Row, int_field, read_csv, read_jsonl,
+                                           read_text, text_field)
 from engine.suites.schema import Expected, OpenItem
 
 KIND = "cares"
@@ -45,6 +47,12 @@ def _method(row: Row, path: Path, problems: Problems) -> str | None:
 def _rows(path: Path, problems: Problems) -> list[Row]:
     if path.suffix.lower() == ".csv":
         return read_csv(path, required=COLUMNS, problems=problems)
+    if path.suffix.lower() == ".parquet":
+        raise InputError(path, "Parquet is not read directly; export it to JSON lines or CSV "
+                         "first (e.g. pandas: df.to_json(path, orient='records', lines=True))")
+    if read_text(path).lstrip().startswith("["):
+        raise InputError(path, "a JSON array; expected JSON lines (one object per line) or "
+                         "CSV", line=1)
     rows = read_jsonl(path, problems)
     for row in rows:
         for name in COLUMNS:
