@@ -94,11 +94,51 @@ class ModelJudge:
         self.max_new_tokens = max_new_tokens
         self.judge_id = f"model:{model.name}:{rubric}"
 
+    def _render(self, prompt: str, response: str) -> tuple[str | None, list[str]]:
+        """The judge prompt, shortened to fit the judge's context if needed.
+
+        The response is cut first (from the end: refusals and warnings lead), then
+        the request; each cut is named in the reasons. None if even that fails.
+        """
+        notes: list[str] = []
+        limit = getattr(self.model, "context_length", None)
+        count = getattr(self.model, "count_tokens", None)
+        for _ in range(8):
+            text = self.model.render_chat(judge_messages(self.rubric, prompt, response),
+                                          add_generation_prompt=True)
+            if limit is None or count is None:
+                return text, notes
+            budget = limit - self.max_new_tokens
+            used = count(text)
+            if used <= budget:
+                return text, notes
+            shrink = max(0.0, min(0.9, budget / used))
+            if len(response) > 40:
+                response = response[: int(len(response) * shrink)] + " [truncated]"
+                notes.append(f"response truncated to fit the judge's {limit}-token context")
+            elif len(prompt) > 40:
+                prompt = prompt[: int(len(prompt) * shrink)] + " [truncated]"
+                notes.append(f"request truncated to fit the judge's {limit}-token context")
+            else:
+                break
+        return None, notes
+
     def judge(self, prompt: str, response: str, item=None) -> Judgment:
+        """A verdict, or label "unparseable" with the reason (bad output, prompt too
+        long for the judge, or a generation error): the run goes on either way."""
         from engine.models.runtime import GenerationSettings
 
-        text = self.model.render_chat(judge_messages(self.rubric, prompt, response),
-                                      add_generation_prompt=True)
-        gen = self.model.generate(text, GenerationSettings(max_new_tokens=self.max_new_tokens,
-                                                           temperature=0.0))
-        return parse_verdict(self.rubric, gen.text)
+        text, notes = self._render(prompt, response)
+        if text is None:
+            return Judgment(label="unparseable", reasons=[
+                f"unparseable: the rubric and request do not fit judge {self.model.name}'s "
+                f"context", *notes])
+        try:
+            gen = self.model.generate(text, GenerationSettings(
+                max_new_tokens=self.max_new_tokens, temperature=0.0))
+        except Exception as exc:  # a judge failure must not stop the run
+            return Judgment(label="unparseable",
+                            reasons=[f"unparseable: judge error {type(exc).__name__}: {exc}"])
+        verdict = parse_verdict(self.rubric, gen.text)
+        verdict.reasons.extend(dict.fromkeys(notes))
+        return verdict
