@@ -33,6 +33,15 @@ report_cmd.register(app)
 system_cmd.register(app)
 
 
+def _click_exceptions():
+    """typer >= 0.29 ships its own click copy; older ones use click itself."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - depends on the typer version
+        from click import exceptions
+    return exceptions
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a SafeVetError becomes one clear message and exit code 2."""
     try:
@@ -45,14 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # typer/click exits for --help and usage errors
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors arrive as ClickException
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:  # usage errors arrive as click exceptions (typer vendors click)
+        exc_mod = _click_exceptions()
+        if isinstance(exc, exc_mod.ClickException):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, exc_mod.Exit):
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, exc_mod.Abort):
             return 130
         raise
     return 0

@@ -1,0 +1,19 @@
+"""The CLI answers usage errors and user errors with a message and exit code, never a traceback."""
+from engine.cli.main import main
+
+
+def test_usage_error_is_a_message_not_a_traceback(capsys):
+    assert main(["suites", "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "Missing argument" in err and "Traceback" not in err
+
+
+def test_unknown_command(capsys):
+    assert main(["no-such-command"]) == 2
+    assert "No such command" in capsys.readouterr().err
+
+
+def test_user_error_exit_code(tmp_path, capsys):
+    assert main(["--home", str(tmp_path), "suites", "validate", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "not a suite folder" in err and "Traceback" not in err
