@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import InputError, NotFoundError, SafeVetError
 from engine.events import ProgressCallback, emit
-from engine.retrieval.chunking import ChunkSettings, chunk_text
+from engine.retrieval.chunking import ChunkSettings, TextChunk, chunk_text
 from engine.retrieval.documents import SourceDocument, read_documents
 from engine.retrieval.embedder import OnnxEmbedder, load_default_embedder
 from engine.retrieval.lock import StoreLock
@@ -34,6 +34,7 @@ from engine.workspace import Workspace
 
 MANIFEST_NAME = "corpus.json"
 COLLECTION = "chunks"
+ADD_BATCH = 64
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -186,6 +187,11 @@ class Corpus:
     def close(self) -> None:
         self._lock.release()
 
+    def __del__(self) -> None:  # a forgotten close() must not keep the store locked
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
+
     def __enter__(self) -> "Corpus":
         return self
 
@@ -223,46 +229,55 @@ class Corpus:
         return sorted(self._collection.get(where=where, include=[])["ids"])
 
     # -- writing -----------------------------------------------------------
-    def _replace_document(self, doc: SourceDocument) -> tuple[int, int, int]:
-        """Delete the document's chunks and add new ones; (removed, added, tokens)."""
-        old = self._collection.get(where={"doc_id": doc.doc_id}, include=[])["ids"]
+    def _delete_document(self, doc_id: str) -> int:
+        old = self._collection.get(where={"doc_id": doc_id}, include=[])["ids"]
         if old:
             self._collection.delete(ids=old)
-        chunks = chunk_text(doc.text, self.embedder.counter, self._manifest.chunking)
-        if chunks:
+        return len(old)
+
+    def _add_chunks(self, pending: list[tuple[SourceDocument, TextChunk]],
+                    progress: ProgressCallback | None) -> None:
+        """Embed and add chunks in batches: one Chroma write per batch, not per document."""
+        total = len(pending)
+        for start in range(0, total, ADD_BATCH):
+            batch = pending[start:start + ADD_BATCH]
+            texts = [c.text for _, c in batch]
             self._collection.add(
-                ids=[chunk_id(doc.doc_id, c.index) for c in chunks],
-                documents=[c.text for c in chunks],
-                metadatas=[{"doc_id": doc.doc_id, "title": doc.title,
-                            "source_path": doc.source_path, "chunk_index": c.index,
-                            "sha256": doc.sha256, "char_start": c.char_start,
-                            "char_end": c.char_end, "tokens": c.tokens} for c in chunks])
-        return len(old), len(chunks), sum(c.tokens for c in chunks)
+                ids=[chunk_id(d.doc_id, c.index) for d, c in batch],
+                documents=texts,
+                embeddings=self.embedder.embed(texts),
+                metadatas=[{"doc_id": d.doc_id, "title": d.title, "source_path": d.source_path,
+                            "chunk_index": c.index, "sha256": d.sha256,
+                            "char_start": c.char_start, "char_end": c.char_end,
+                            "tokens": c.tokens} for d, c in batch])
+            done = min(start + ADD_BATCH, total)
+            emit(progress, "ingest", f"embedded {done}/{total} chunks", done, total)
 
     def ingest(self, paths: list[Path], progress: ProgressCallback | None = None) -> IngestReport:
         started = time.perf_counter()
         docs = read_documents([Path(p) for p in paths])
         report = IngestReport(name=self.name)
         known = {d.doc_id: d for d in self._manifest.documents}
-        total = len(docs)
-        emit(progress, "ingest", f"{total} document(s) to check", 0, total)
-        for i, doc in enumerate(docs):
+        emit(progress, "ingest", f"checking {len(docs)} document(s)", 0, None)
+        pending: list[tuple[SourceDocument, TextChunk]] = []
+        for doc in docs:
             prior = known.get(doc.doc_id)
             if prior is not None and prior.sha256 == doc.sha256:
                 report.unchanged.append(doc.doc_id)
                 if prior.source_path != doc.source_path:
                     known[doc.doc_id] = prior.model_copy(update={"source_path": doc.source_path})
-                emit(progress, "ingest", f"unchanged {doc.doc_id}", i + 1, total)
                 continue
-            removed, added, tokens = self._replace_document(doc)
-            report.chunks_removed += removed
-            report.chunks_added += added
+            report.chunks_removed += self._delete_document(doc.doc_id)
+            chunks = chunk_text(doc.text, self.embedder.counter, self._manifest.chunking)
+            pending.extend((doc, c) for c in chunks)
+            report.chunks_added += len(chunks)
             (report.replaced if prior is not None else report.added).append(doc.doc_id)
             known[doc.doc_id] = CorpusDocument(doc_id=doc.doc_id, title=doc.title,
                                                source_path=doc.source_path, sha256=doc.sha256,
-                                               chunks=added, tokens=tokens, ingested_at=_now())
-            emit(progress, "ingest", f"{'replaced' if prior else 'added'} {doc.doc_id} "
-                                     f"({added} chunks)", i + 1, total)
+                                               chunks=len(chunks),
+                                               tokens=sum(c.tokens for c in chunks),
+                                               ingested_at=_now())
+        self._add_chunks(pending, progress)
         changed = report.changed or any(
             known[d.doc_id] != d for d in self._manifest.documents) or not (
             self.folder / MANIFEST_NAME).is_file()
@@ -273,6 +288,8 @@ class Corpus:
             _write_manifest(self.folder, self._manifest)
         report.chunk_count = self._manifest.chunk_count
         report.seconds = round(time.perf_counter() - started, 3)
+        emit(progress, "ingest", f"{len(report.added)} added, {len(report.replaced)} replaced, "
+                                 f"{len(report.unchanged)} unchanged", 1, 1)
         return report
 
 

@@ -25,13 +25,18 @@ class SourceDocument:
 
 
 def collect_files(paths: list[Path]) -> list[Path]:
-    """Expand folders (recursively) to their text/markdown files, sorted."""
+    """Expand folders (recursively) to their text/markdown files, sorted.
+
+    A folder's README describes the corpus rather than being part of it, so it
+    is skipped when walking a folder (name it explicitly to ingest it).
+    """
     files: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
             files.extend(sorted(f for f in p.rglob("*")
                                 if f.is_file() and f.suffix.lower() in SUFFIXES
+                                and not f.stem.upper().startswith("README")
                                 and not any(part.startswith(".") for part in f.parts)))
         elif p.is_file():
             if p.suffix.lower() not in SUFFIXES:

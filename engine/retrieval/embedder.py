@@ -235,9 +235,12 @@ class OnnxEmbedder:
         """Embed texts as unit vectors, shape (len(texts), 384), float32."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        out: list[np.ndarray] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer.encode_batch(list(texts[start:start + self.batch_size]))
+        # Batch texts of similar length together: padding is wasted compute.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = self.tokenizer.encode_batch([texts[i] for i in idx])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask}
@@ -247,8 +250,8 @@ class OnnxEmbedder:
             m = mask[..., None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out.append((pooled / np.clip(norms, 1e-12, None)).astype(np.float32))
-        return np.concatenate(out, axis=0)
+            result[idx] = pooled / np.clip(norms, 1e-12, None)
+        return result
 
 
 def load_default_embedder(ws: Workspace) -> OnnxEmbedder:
