@@ -58,3 +58,11 @@ def test_fp16_model_refused_on_cpu(tiny_model_ws):
     manifest = ModelManifest.read(folder).model_copy(update={"precision": "fp16"})
     with pytest.raises(SafeVetError, match="fp16"):
         CandidateModel(folder, manifest, choice=select_provider([CPU], "auto"))
+
+
+def test_doctor_shows_the_execution_provider(workspace, capsys):
+    from engine.cli.main import main
+    assert main(["--home", str(workspace.home), "doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "execution provider" in out and "CPUExecutionProvider" in out
+    assert f"{physical_cores()} intra-op" in out

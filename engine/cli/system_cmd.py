@@ -23,6 +23,15 @@ def doctor() -> None:
         table.add_row(key, str(value))
     for name, version in package_versions().items():
         table.add_row(name, version)
+    import onnxruntime as ort
+
+    from engine.models.providers import choose_for_this_machine, gpu_present, physical_cores
+    choice = choose_for_this_machine("auto")
+    table.add_row("onnxruntime providers", ", ".join(ort.get_available_providers()))
+    table.add_row("NVIDIA GPU present", "yes" if gpu_present() else "no")
+    table.add_row("execution provider", choice.name + (f" ({choice.notice})" if choice.notice
+                                                       else ""))
+    table.add_row("inference threads", f"{physical_cores()} intra-op (physical cores), 1 inter-op")
     problems = offline_flag_problems()
     table.add_row("offline settings", "ok" if not problems else "; ".join(problems))
     console.print(table)
