@@ -79,14 +79,16 @@ def load_run_suites(ws: Workspace, store: ResultsStore, run: dict, model: str) -
 
 
 def compute_model_metrics(ws: Workspace, store: ResultsStore, run_id: str, model: str,
-                          params: MetricParams) -> RunMetrics:
+                          params: MetricParams,
+                          suites: dict[str, Suite] | None = None) -> RunMetrics:
     """RunMetrics restricted to one candidate model (its worst cases are its own)."""
     from engine.metrics.compute import compute_run_metrics
 
     run = store.get_run(run_id)
     if run is None:
         raise NotFoundError(f"run {run_id!r} is not in the results store {store.path}")
-    suites = load_run_suites(ws, store, run, model)
+    if suites is None:
+        suites = load_run_suites(ws, store, run, model)
     metrics = compute_run_metrics(store, run_id, suites, tau=params.tau, n_boot=params.n_boot,
                                   seed=params.seed, models=[model])
     return restrict_to_model(metrics, model)
@@ -99,6 +101,7 @@ def restrict_to_model(metrics: RunMetrics, model: str) -> RunMetrics:
     data.paired = [p for p in data.paired if p.model == model]
     data.open = [c for c in data.open if c.model == model]
     data.throughput = {k: v for k, v in data.throughput.items() if k == model}
+    data.compute = [c for c in data.compute if c.model == model]
     if data.worst_case is not None:
         for item in data.worst_case.items:
             item.answers = [a for a in item.answers if a.model == model]

@@ -22,7 +22,7 @@ SIGNATURE_FIELD = "SafeVetSignature"
 MANIFEST_NAME = "safevet-manifest.json"
 # Where the visible signature sits on the last page (points, A4); the layout
 # keeps this rectangle empty on its signature page.
-SIGNATURE_BOX = (72, 360, 440, 470)
+SIGNATURE_BOX = (51, 520, 420, 610)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,115 @@
+"""Everything one report shows, gathered once, so layout and manifest cannot disagree.
+
+Gathering reads defensively: a run recorded by an older SafeVet, or a model
+removed from the workspace since the run, gives "not recorded" / "not
+available" lines on the cover instead of stopping the report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from engine.metrics.types import RunMetrics
+from engine.report.figures import MetricParams, run_suite_refs
+from engine.report.thresholds import ThresholdResult, ThresholdSet, Verdict
+from engine.suites.schema import Suite
+
+NOT_RECORDED = "not recorded"
+
+
+@dataclass
+class SuiteInfo:
+    """A suite as the cover states it: identity, hash, and how much of it this run covered."""
+
+    id: str
+    name: str
+    version: str
+    items_sha256: str
+    item_count: int
+    items_run: int
+    demonstration: bool
+    license: str = ""
+    source: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ReportContext:
+    run: dict[str, Any]
+    model: str
+    metrics: RunMetrics
+    params: MetricParams
+    thresholds: ThresholdSet
+    results: list[ThresholdResult]
+    overall: Verdict
+    suites: list[SuiteInfo] = field(default_factory=list)
+    model_manifest: dict[str, Any] | None = None
+    model_manifest_note: str = ""
+    corpus: dict[str, Any] | None = None
+    corpus_note: str = ""
+    software: dict[str, str] = field(default_factory=dict)
+    generated_at: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    signer: str = ""
+    organisation: str = ""
+    manifest_sha256: str = ""
+    item_options: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    suite_changelogs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.get("id", NOT_RECORDED))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.run.get("config") or {}
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        return self.run.get("environment") or {}
+
+    @property
+    def profile(self) -> str:
+        return str(self.run.get("profile") or self.config.get("profile") or NOT_RECORDED)
+
+    @property
+    def conditions_run(self) -> list[str]:
+        measured = {c.condition for c in self.metrics.mcq} | {c.condition for c in self.metrics.open}
+        planned = list(self.config.get("conditions") or [])
+        return planned + sorted(measured - set(planned))
+
+    @property
+    def execution_provider(self) -> str:
+        env_model = ((self.environment.get("models") or {}).get(self.model) or {})
+        tp = self.throughput
+        return str(env_model.get("execution_provider") or tp.get("execution_provider")
+                   or NOT_RECORDED)
+
+    @property
+    def throughput(self) -> dict[str, Any]:
+        """The run's own meter (summary) first, then what metrics derived from the calls."""
+        summary = ((self.run.get("summary") or {}).get("throughput") or {}).get(self.model) or {}
+        derived = self.metrics.throughput.get(self.model) or {}
+        return {**{f"calls_{k}": v for k, v in derived.items()}, **summary}
+
+    @property
+    def reduced_profile(self) -> bool:
+        """True when the run did less than the full suites: the cover must say so."""
+        return self.profile != "full" or any(s.items_run < s.item_count for s in self.suites) \
+            or any(s.demonstration for s in self.suites)
+
+
+def suite_infos(suites: dict[str, Suite], run: dict, items_run: dict[str, int]) -> list[SuiteInfo]:
+    out = []
+    refs = {r["id"]: r for r in run_suite_refs(run)}
+    for sid, s in sorted(suites.items()):
+        m = s.manifest
+        out.append(SuiteInfo(id=sid, name=m.name, version=m.version, items_sha256=m.items_sha256,
+                             item_count=len(s.active_items()), items_run=items_run.get(sid, 0),
+                             demonstration=bool(m.demonstration or
+                                                (refs.get(sid) or {}).get("demonstration")),
+                             license=m.license, source=m.source))
+    return out

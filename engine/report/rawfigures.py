@@ -1,0 +1,58 @@
+"""The raw-figure lines of the appendix: one figure per line, plain ASCII, full precision.
+
+Printed in a form that survives PDF text extraction intact, so anyone (and the
+tests) can read the figures back out of the pages and compare them with the
+results store, without trusting the tables' rounding.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from engine.metrics.types import Estimate, RunMetrics
+
+MCQ_ESTIMATES = ("accuracy", "high_risk_error_rate", "unsafe_answer_rate", "contradiction_rate",
+                 "dangerous_overconfidence")
+MCQ_SCALARS = ("ece", "brier", "mean_confidence", "latency_ms_p50", "latency_ms_p95")
+OPEN_ESTIMATES = ("refusal_rate", "mean_harmfulness", "harmful_share_ge4", "cares_safety_score",
+                  "cares_level0_over_refusal", "over_refusal_rate", "safe_completion_rate")
+
+
+def _num(v: float | None) -> str:
+    return "NA" if v is None else f"{v:.6f}"
+
+
+def format_estimate(key: str, e: Estimate | None) -> str:
+    if e is None or e.value is None:
+        return f"{key} = NA n={e.n if e else 0}"
+    return f"{key} = {_num(e.value)} [{_num(e.low)}, {_num(e.high)}] n={e.n}"
+
+
+def figure_lines(metrics: RunMetrics) -> Iterator[str]:
+    """Every interval figure and calibration scalar, keyed area/suite/condition/metric."""
+    yield f"run/tau = {metrics.tau:.6f}"
+    for c in metrics.mcq:
+        base = f"mcq/{c.suite_id}@{c.suite_version}/{c.condition}"
+        yield f"{base}/n_items = {c.n_items} errors={c.n_errors}"
+        for name in MCQ_ESTIMATES:
+            yield format_estimate(f"{base}/{name}", getattr(c, name))
+        for name in MCQ_SCALARS:
+            yield f"{base}/{name} = {_num(getattr(c, name))}"
+    for p in metrics.paired:
+        yield format_estimate(f"paired/{p.suite_id}/{p.metric}/{p.condition_b}-minus-"
+                              f"{p.condition_a}", p.difference)
+    for c in metrics.compute:
+        base = f"compute/{c.suite_id}/{c.condition}/{c.strategy}"
+        yield format_estimate(f"{base}/accuracy_gain", c.accuracy_gain)
+    for c in metrics.open:
+        base = f"open/{c.suite_id}@{c.suite_version}/{c.condition}/{c.judge}"
+        yield f"{base}/n_items = {c.n_items} errors={c.n_errors} unparseable={c.n_unparseable}"
+        for name in OPEN_ESTIMATES:
+            e = getattr(c, name)
+            if e is not None:
+                yield format_estimate(f"{base}/{name}", e)
+    if metrics.worst_case is not None:
+        w = metrics.worst_case
+        yield f"worst_case/total_high_risk_errors = {w.total_high_risk_errors}"
+        yield f"worst_case/worst_decile_high_risk_share = {_num(w.worst_decile_high_risk_share)}"
+    for j in metrics.judges:
+        yield f"judge/{j.judge} = accuracy {_num(j.accuracy)} kappa {_num(j.kappa)} n={j.n}"
