@@ -8,7 +8,6 @@ viewer. The passphrase is held only for the signing call.
 """
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 from desktop.context import AppContext
 from desktop.widgets.common import (ProgressLine, fill_table, make_table, muted_label,
                                     page_header, selected_key, show_error)
-from engine.errors import SafeVetError
 
 
 class NewKeyDialog(QDialog):
@@ -53,20 +51,6 @@ class NewKeyDialog(QDialog):
             show_error(self, "Create a signing key", "The two passphrases differ.")
             return
         self.accept()
-
-
-def _call_build_report(**available):
-    """Call the engine's build_report with the arguments its signature names.
-
-    The report builder is owned by another part of the engine; passing only
-    the parameters it declares keeps this page working across small
-    signature changes without guessing at behaviour.
-    """
-    from engine.report.build import build_report
-
-    params = inspect.signature(build_report).parameters
-    kwargs = {k: v for k, v in available.items() if k in params}
-    return build_report(**kwargs)
 
 
 class ReportsPage(QWidget):
@@ -254,18 +238,10 @@ class ReportsPage(QWidget):
 
     def generate(self, run_id: str, model: str, key: Path, passphrase: str):
         ws, store = self.ctx.ws, self.ctx.store
-        run = self._runs.get(run_id) or {}
-        operator = run.get("operator")
 
         def work(progress, cancel):
-            try:
-                return _call_build_report(ws=ws, store=store, run_id=run_id, model=model,
-                                          key=key, key_path=key, p12_path=key,
-                                          passphrase=passphrase, operator=operator,
-                                          progress=progress)
-            except ImportError as exc:
-                raise SafeVetError("report generation is not available in this engine build "
-                                   f"({exc})") from exc
+            from engine.report.build import build_report
+            return build_report(ws, store, run_id, model, key, passphrase, progress=progress)
 
         self.generate_btn.setEnabled(False)
         self.progress.busy(f"Building and signing the report for {model}…")
