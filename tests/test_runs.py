@@ -22,7 +22,7 @@ from engine.suites.schema import McqItem, OpenItem
 LETTERS = "ABCD"
 
 
-def _mcq(i: int, evidence_words: int = 12) -> McqItem:
+def _mcq(i: int, evidence_words: int = 3) -> McqItem:
     answer = LETTERS[i % 4]
     wrong = [x for x in LETTERS if x != answer]
     return McqItem(id=f"q{i:03d}", question=f"Which finding number {i} is expected?",
@@ -70,7 +70,8 @@ def test_run_stores_every_planned_call_once(run_ws, tmp_path):
     ws, name = run_ws
     suites = _write_suites(tmp_path, n_mcq=6)
     store = ResultsStore(ws.db_path)
-    run_id = _new_run(ws, name, store, suites, permutations=True)
+    run_id = _new_run(ws, name, store, suites, permutations=True,
+                      compute_conditions=["closed_book"])
     events = []
     outcome = execute_run(ws, store, run_id, progress=events.append)
     planned = _planned(store, run_id, name)

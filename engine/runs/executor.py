@@ -303,6 +303,10 @@ def _score_batch(store, run_id, model, corpus, cond_settings, batch, state, mete
             planned.append((unit, plan, mapping, sw.ms))
         except Exception as exc:  # one bad item must not stop the run
             state.record(store, error_record(run_id, unit, exc), unit)
+    _score_planned(store, run_id, model, planned, state, meter)
+
+
+def _score_planned(store, run_id, model, planned, state, meter) -> None:
     if not planned:
         return
     try:
@@ -310,8 +314,12 @@ def _score_batch(store, run_id, model, corpus, cond_settings, batch, state, mete
             scores = model.score_options([p.prompt_text for _, p, _, _ in planned],
                                          [p.letters for _, p, _, _ in planned])
     except Exception as exc:
-        for unit, plan, _, _ in planned:
-            state.record(store, error_record(run_id, unit, exc, plan.prompt_text), unit)
+        if len(planned) > 1:  # find the one bad prompt: the others must still be answered
+            for one in planned:
+                _score_planned(store, run_id, model, [one], state, meter)
+            return
+        unit, plan, _, _ = planned[0]
+        state.record(store, error_record(run_id, unit, exc, plan.prompt_text), unit)
         return
     meter.scored += len(planned)
     meter.score_seconds += sw.ms / 1000.0
