@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -88,6 +89,7 @@ def _check_signature(pdf_bytes: bytes, trust_cert, result: VerificationResult) -
         result.problems.append(f"expected exactly one signature, found {len(sigs)}")
         if not sigs:
             return
+    _check_contents_padding(pdf_bytes, sigs[-1], result)
     vc = ValidationContext(trust_roots=[trust_cert], allow_fetching=False)
     status = validate_pdf_signature(sigs[-1], vc)
     cert = status.signing_cert
@@ -99,6 +101,43 @@ def _check_signature(pdf_bytes: bytes, trust_cert, result: VerificationResult) -
     result.valid = bool(status.valid)
     result.trusted = bool(status.trusted)
     result.covers_whole_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+
+
+def _check_contents_padding(pdf_bytes: bytes, sig, result: VerificationResult) -> None:
+    """Close the one gap the signature digest leaves: the /Contents placeholder.
+
+    The signature value sits in a hex string that the ByteRange excludes, padded
+    with zeros; a changed padding byte, or a hex digit rewritten in the other
+    case, would not touch the digest. We require the exact bytes pyhanko writes:
+    uppercase hex of the DER signature, then only zeros.
+    """
+    br = [int(x) for x in sig.sig_object["/ByteRange"]]
+    gap = pdf_bytes[br[0] + br[1]:br[2]]
+    if len(gap) < 4 or gap[:1] != b"<" or gap[-1:] != b">":
+        result.problems.append("signature contents are not a single hex string")
+        return
+    hex_text = gap[1:-1]
+    if not re.fullmatch(rb"[0-9A-F]*", hex_text) or len(hex_text) % 2:
+        result.problems.append("signature contents hold characters other than uppercase hex")
+        return
+    raw = bytes.fromhex(hex_text.decode("ascii"))
+    der_len = _der_length(raw)
+    if der_len is None or any(raw[der_len:]):
+        result.problems.append("signature contents were altered after the signature "
+                               "(non-zero bytes after the signature value)")
+
+
+def _der_length(raw: bytes) -> int | None:
+    """Total length of the DER SEQUENCE at the start of raw, or None if it is not one."""
+    if len(raw) < 2 or raw[0] != 0x30:
+        return None
+    first = raw[1]
+    if first < 0x80:
+        return 2 + first
+    n = first & 0x7F
+    if n == 0 or n > 4 or len(raw) < 2 + n:
+        return None
+    return 2 + n + int.from_bytes(raw[2:2 + n], "big")
 
 
 def _diff(a: Any, b: Any, path: str = "", out: list[str] | None = None,
