@@ -79,3 +79,22 @@ def make_run(ws: Workspace, store: ResultsStore, suite: Suite, seed: int = 1) ->
 def make_key(folder: Path) -> KeyFiles:
     return create_signing_identity("St Example Hospital", folder / "signer.p12", PASSPHRASE,
                                    csr_path=folder / "signer.csr", days=30)
+
+
+def make_model_manifest(ws: Workspace) -> dict[str, str]:
+    """A model folder as the model registry reads it (files hashed for real)."""
+    from engine.hashing import sha256_file
+    from engine.models.manifest import ModelManifest, SpecialTokens
+
+    folder = ws.models_dir / MODEL
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.onnx").write_bytes(b"not really onnx, but hashed like it" * 100)
+    (folder / "tokenizer.json").write_text('{"version": "1.0"}', encoding="utf-8")
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())}
+    ModelManifest(name=MODEL, source="/imports/tiny-candidate.gguf", source_kind="gguf",
+                  source_sha256="ab" * 32, precision="int8", architecture="LlamaForCausalLM",
+                  model_type="llama", parameter_count=134_515_008, context_length=8192,
+                  num_layers=30, num_kv_heads=3, head_dim=64, vocab_size=49152,
+                  chat_template=None, special_tokens=SpecialTokens(), files=files,
+                  export_tool_versions={"optimum-onnx": "0.1.0"}).write(folder)
+    return files
