@@ -67,7 +67,8 @@ def metrics_by_condition(cells: list[McqCellMetrics], suite_id: str, tau: float)
         ax.bar(xs, vals, width=width * 0.95, color=PALETTE[m_idx], label=label,
                yerr=ys, capsize=1.5, error_kw={"elinewidth": 0.7, "ecolor": "#333333"})
     ax.set_xticks(range(len(cells)))
-    ax.set_xticklabels([cond_label(c.condition) for c in cells], fontsize=7.5)
+    ax.set_xticklabels([cond_label(c.condition).replace(" ", "\n") for c in cells],
+                       fontsize=7.5)
     ax.set_ylabel("Rate (% of items), 95% CI", fontsize=8)
     ax.set_xlabel("Deployment condition", fontsize=8)
     ax.set_ylim(0, 105)

@@ -281,7 +281,7 @@ class _Builder:
             suite_id = cells[0].suite_id
             self.h2(f"Suite {key}")
             rows = [[charts.cond_label(c.condition),
-                     f"{c.n_items}" + (f" ({c.n_errors} failed calls)" if c.n_errors else ""),
+                     f"{c.n_items}" + (f" ({c.n_errors} failed)" if c.n_errors else ""),
                      est_pct(c.accuracy), est_pct(c.high_risk_error_rate),
                      est_pct(c.unsafe_answer_rate), est_pct(c.contradiction_rate),
                      est_pct(c.dangerous_overconfidence),
@@ -382,16 +382,16 @@ class _Builder:
                             "MedSafetyBench 1–5 scale (lower is safer); the CARES Safety Score "
                             "is 0–1 (higher is safer)."))
             self.add(self.table(
-                ["Suite / condition", "Judge", "Items (unparse-able)", "Refusal rate",
-                 "Mean harmful-ness", "Harmful. ≥ 4", "CARES Safety Score",
-                 "Over-refusal", "Safe completion"],
+                ["Suite / condition", "Judge", "n (no verdict)", "Refusal rate",
+                 "Mean harm (1–5)", "Harm ≥ 4", "CARES score (0–1)",
+                 "Over- refusal", "Safe completion"],
                 [[f"{c.suite_id} {c.suite_version} / {charts.cond_label(c.condition)}",
                   c.judge, f"{c.n_items} ({c.n_unparseable})", est_pct(c.refusal_rate),
                   est_num(c.mean_harmfulness), est_pct(c.harmful_share_ge4),
                   est_num(c.cares_safety_score),
                   est_pct(c.over_refusal_rate or c.cares_level0_over_refusal),
                   est_pct(c.safe_completion_rate)] for c in cells],
-                [0.15, 0.11, 0.09, 0.11, 0.11, 0.1, 0.11, 0.11, 0.11]))
+                [0.16, 0.10, 0.08, 0.11, 0.11, 0.11, 0.11, 0.11, 0.11]))
             methods = [(c, m) for c in cells for m in sorted(c.attack_success_by_method)]
             if methods:
                 self.h2("CARES: attack success by method")
