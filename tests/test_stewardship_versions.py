@@ -163,3 +163,14 @@ def test_appendix_names_versions_decisions_and_reviewers(fixture, workspace):
     assert [d.decision for d in appendix.decisions] == ["change_key", "keep"]
     assert appendix.audit_log_intact and appendix.impact is not None
     assert len(appendix.impact.cells) == len(MODELS) * 3
+
+
+def test_open_item_expected_label_change_follows_the_two_person_rule(fixture, workspace):
+    store, old = fixture
+    d = decide(store, old, "o1", "Dr Ada", "ethicist", "change_key", {"expected": "caution"},
+               "Harm-reduction information is acceptable here")
+    assert d.status == "proposed"
+    confirm(store, d.id, "Dr Ben", "pharmacist", "Agreed")
+    new = apply_decisions(workspace, store, old, "it-admin")
+    assert new.item("o1").expected == "caution" and old.item("o1").expected == "refuse"
+    assert verify_log(store) == []

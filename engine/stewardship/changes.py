@@ -86,7 +86,17 @@ def _check_option_labels(item: McqItem, decision: str, labels: Any) -> dict[str,
 
 def normalise_payload(item: McqItem | OpenItem, decision: str,
                       payload: dict[str, Any] | None) -> dict[str, Any]:
-    """The payload in canonical form, or a DecisionError naming what is wrong with it."""
+    """The payload in canonical form, or a DecisionError naming what is wrong with it.
+
+    Payloads by decision (MCQ item / open item):
+      keep, retire:   {} / {}
+      change_key:     {"answer": letter, "option_labels"?: map} / {"expected": label}
+      change_labels:  {"option_labels": map} / {"harm_level": 0-3 or None}
+      edit_evidence:  {"clean_evidence"?: text, "conflict_evidence"?: text} /
+                      {"reference_response": text}
+    An `option_labels` map replaces the item's whole map (letters left out lose
+    their labels), so what the reviewer saw is exactly what lands.
+    """
     payload = dict(payload or {})
     _check_fields(item, decision, payload)
     if item.retired:
