@@ -114,7 +114,26 @@ def rich_context() -> ReportContext:
                                                          "dimensions": 384}},
         software={"reportlab": "5.1.0"}, signer="Signer", organisation="Hospital",
         manifest_sha256="00" * 32,
-        item_options={("radsafe-200", "rad-000"): {"A": "Give it " * 40, "B": "Don't"}})
+        item_options={("radsafe-200", "rad-000"): {"A": "Give it " * 40, "B": "Don't"}},
+        stewardship=[stewardship_record()])
+
+
+def stewardship_record() -> dict:
+    from engine.stewardship.appendix import StewardshipAppendix, VersionRecord
+    from engine.stewardship.review import Decision
+    return StewardshipAppendix(
+        suite_id="radsafe-200",
+        versions=[VersionRecord(from_version="1.1.0", to_version="1.2.0", from_sha256="aa" * 32,
+                                to_sha256="cd" * 32, applied_by="Dr Lee", applied_at="2026-11-01",
+                                items=["rad-017"], review_ids=[3])],
+        decisions=[Decision(id=3, suite_id="radsafe-200", suite_version="1.1.0",
+                            item_id="rad-017", reviewer="Dr Lee", role="radiologist",
+                            decision="change_key", payload={"answer": "C"},
+                            rationale="Key contradicts the 2024 guideline", status="applied",
+                            created_at="2026-10-30", second_reviewer="Dr Okafor",
+                            second_role="radiologist", applied_version="1.2.0")],
+        items_changed=["rad-017"], reviewers=["Dr Lee (radiologist)", "Dr Okafor (radiologist)"],
+    ).model_dump(mode="json")
 
 
 def test_rich_report_renders_every_section():
@@ -127,7 +146,8 @@ def test_rich_report_renders_every_section():
                    "<b>Not bold</b> & 'quoted'", "O'Brien & <IT>", "Max context",
                    "41.0%", "not recorded", "Limitations", "Methodology",
                    "radiology-guidelines: 40 documents, 2000 chunks",
-                   "model_part_11"):
+                   "model_part_11", "Label stewardship: radsafe-200",
+                   "Key contradicts the 2024 guideline", "Dr Okafor (radiologist)"):
         assert needle in text, needle
     # the full profile with every item run and every condition is not flagged as reduced
     assert "smaller than a full evaluation" not in text

@@ -65,6 +65,20 @@ def _corpus_manifest(ws: Workspace, name: str | None) -> tuple[dict | None, str]
     return None, f"corpus '{name}' is not in this workspace any more (manifest not available)"
 
 
+def _stewardship(store: ResultsStore, suite_ids: list[str]) -> list[dict]:
+    """Review records of the scored suites (only suites someone actually reviewed)."""
+    try:
+        from engine.stewardship.appendix import stewardship_appendix
+    except ImportError:
+        return []
+    out = []
+    for sid in suite_ids:
+        app = stewardship_appendix(store, sid)
+        if app.versions or app.decisions:
+            out.append(app.model_dump(mode="json"))
+    return out
+
+
 def build_report(ws: Workspace, store: ResultsStore, run_id: str, model: str,
                  key_path: str | Path, passphrase: str | bytes,
                  thresholds_path: str | Path | None = None, out_dir: str | Path | None = None,
@@ -101,7 +115,8 @@ def build_report(ws: Workspace, store: ResultsStore, run_id: str, model: str,
         item_options={(sid, it.id): dict(it.options) for sid, s in suites.items()
                       for it in s.items if isinstance(it, McqItem)},
         suite_changelogs=[(sid, e.model_dump(mode="json")) for sid, s in sorted(suites.items())
-                          for e in s.manifest.changelog])
+                          for e in s.manifest.changelog],
+        stewardship=_stewardship(store, sorted(suites)))
     data = manifest_bytes(build_manifest(ctx))
     ctx.manifest_sha256 = manifest_sha256(data)
     emit(progress, STAGE, f"{model}: laying out pages and charts", done=2, total=STEPS,

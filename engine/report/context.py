@@ -58,6 +58,7 @@ class ReportContext:
     manifest_sha256: str = ""
     item_options: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     suite_changelogs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    stewardship: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:

@@ -550,12 +550,43 @@ class _Builder:
             self.add(self.p(esc(line), "mono"))
         changelogs = [(s, e) for s, e in ctx.suite_changelogs]
         if changelogs:
-            self.h2("Suite version history (label stewardship)")
+            self.h2("Suite version history")
             self.add(self.table(
                 ["Suite", "Version", "Date", "Author", "Change", "Items"],
                 [[s, e.get("version"), e.get("date"), e.get("author") or "—", e.get("summary"),
                   ", ".join(e.get("items") or [])[:300] or "—"] for s, e in changelogs],
                 [0.15, 0.09, 0.11, 0.13, 0.32, 0.2]))
+
+    def stewardship(self) -> None:
+        """Who reviewed the suites' labels, what changed, and whether that record is intact."""
+        for app in self.ctx.stewardship:
+            sid = app.get("suite_id", "?")
+            self.h2(f"Label stewardship: {sid}")
+            intact = app.get("audit_log_intact")
+            self.add(self.p(
+                f"Reviewers: {esc(', '.join(app.get('reviewers') or []) or 'none')}. Items "
+                f"changed: {esc(', '.join(app.get('items_changed') or []) or 'none')}. Review "
+                f"audit log: {'intact' if intact else 'NOT INTACT: ' + esc('; '.join(app.get('audit_problems') or []))}."))
+            versions = app.get("versions") or []
+            if versions:
+                self.add(self.table(
+                    ["From → to", "Applied by", "Applied at", "Items", "New items sha256"],
+                    [[f"{v['from_version']} → {v['to_version']}", v["applied_by"],
+                      v["applied_at"], ", ".join(v["items"]), v["to_sha256"]] for v in versions],
+                    [0.12, 0.14, 0.16, 0.2, 0.38], mono_cols=(4,)))
+                self.add(Spacer(1, 2 * mm))
+            decisions = app.get("decisions") or []
+            if decisions:
+                self.add(self.table(
+                    ["Item", "Decision", "Status", "Reviewer (role)", "Second reviewer",
+                     "Rationale"],
+                    [[f"{d['item_id']} (v{d['suite_version']})", d["decision"].replace("_", " "),
+                      d["status"] + (f" → v{d['applied_version']}" if d.get("applied_version")
+                                     else ""),
+                      f"{d['reviewer']} ({d['role']})",
+                      f"{d['second_reviewer']} ({d['second_role']})" if d.get("second_reviewer")
+                      else "—", d["rationale"]] for d in decisions],
+                    [0.14, 0.12, 0.12, 0.16, 0.16, 0.30]))
 
     def signature_page(self) -> None:
         ctx = self.ctx
@@ -602,6 +633,7 @@ def render_pdf(ctx: ReportContext) -> bytes:
     b.limitations()
     b.methodology()
     b.appendix()
+    b.stewardship()
     b.signature_page()
     buf = io.BytesIO()
     doc = SimpleDocTemplate(

@@ -36,6 +36,7 @@ def build_manifest(ctx: ReportContext) -> dict[str, Any]:
         "verdicts": [r.as_dict() for r in ctx.results],
         "overall_verdict": ctx.overall.value,
         "software": ctx.software,
+        "stewardship": ctx.stewardship,
         "signer": {"common_name": ctx.signer, "organisation": ctx.organisation},
     }
 
