@@ -17,3 +17,23 @@ def test_user_error_exit_code(tmp_path, capsys):
     assert main(["--home", str(tmp_path), "suites", "validate", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "not a suite folder" in err and "Traceback" not in err
+
+
+def test_typer_exit_code_is_returned():
+    """An interrupted run raises typer.Exit(130); main() must hand that code to the shell."""
+    import typer
+
+    from engine.cli import main as main_mod
+
+    probe = typer.Typer()
+
+    @probe.command()
+    def stop() -> None:
+        raise typer.Exit(3)
+
+    original = main_mod.app
+    main_mod.app = probe
+    try:
+        assert main_mod.main([]) == 3
+    finally:
+        main_mod.app = original

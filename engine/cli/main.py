@@ -45,7 +45,10 @@ def _click_exceptions():
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a SafeVetError becomes one clear message and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        # Without standalone mode, click hands back typer.Exit(code) as the return value.
+        if isinstance(result, int) and not isinstance(result, bool):
+            return result
     except SafeVetError as exc:
         common.err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
         return 2
