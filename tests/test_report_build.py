@@ -240,3 +240,30 @@ def test_cli_report_writes_a_verifiable_pdf(built, tmp_path, monkeypatch, capsys
     monkeypatch.setenv("SAFEVET_KEY_PASSPHRASE", "wrong passphrase")
     assert main(["report", RUN_ID, "--key", str(built["keys"].p12), "--out", str(out)]) == 2
     assert "wrong passphrase" in capsys.readouterr().err
+
+
+def test_garbage_and_unsigned_files_fail_cleanly(built, tmp_path):
+    garbage = tmp_path / "garbage.pdf"
+    garbage.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
+    r = verify_report(garbage, built["keys"].cert_pem)
+    assert not r.ok and r.problems
+    import io as _io
+    from reportlab.pdfgen import canvas
+    buf = _io.BytesIO()
+    c = canvas.Canvas(buf)
+    c.drawString(100, 700, "unsigned")
+    c.save()
+    unsigned = tmp_path / "unsigned.pdf"
+    unsigned.write_bytes(buf.getvalue())
+    r = verify_report(unsigned, built["keys"].cert_pem)
+    assert not r.ok and r.signatures == 0
+    assert any("exactly one signature" in p for p in r.problems)
+    # truncated after the signature: no longer the signed file
+    data = built["pdf"].read_bytes()
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(data[: len(data) - 200])
+    assert not verify_report(cut, built["keys"].cert_pem).ok
+    # bytes appended after the signed file (an incremental update) are not covered
+    grown = tmp_path / "grown.pdf"
+    grown.write_bytes(data + b"\n% appended after signing\n")
+    assert not verify_report(grown, built["keys"].cert_pem).ok
