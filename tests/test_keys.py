@@ -76,3 +76,18 @@ def test_cli_keys_init_and_import(tmp_path, workspace, monkeypatch, capsys):
     assert "Traceback" not in captured.err + captured.out
     assert PW not in captured.err + captured.out
     assert not (workspace.keys_dir / "hosp.p12").exists()
+
+
+def test_cli_init_prompts_hidden_and_confirmed(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from engine.cli.main import app
+    monkeypatch.delenv("SAFEVET_KEY_PASSPHRASE", raising=False)
+    out = tmp_path / "p.p12"
+    runner = CliRunner()
+    res = runner.invoke(app, ["--home", str(tmp_path / "ws"), "keys", "init", "--org", "Hosp",
+                              "--out", str(out)], input=f"{PW}\nsomething else\n{PW}\n{PW}\n")
+    assert res.exit_code == 0, res.output
+    assert "do not match" in res.output.lower()        # confirmation caught the typo
+    assert PW not in res.output                         # hidden: never echoed
+    assert load_signing_identity(out, PW).organization == "Hosp"

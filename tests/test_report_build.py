@@ -267,3 +267,15 @@ def test_garbage_and_unsigned_files_fail_cleanly(built, tmp_path):
     grown = tmp_path / "grown.pdf"
     grown.write_bytes(data + b"\n% appended after signing\n")
     assert not verify_report(grown, built["keys"].cert_pem).ok
+
+
+def test_poppler_pdfsig_reads_the_signature(built):
+    """An independent implementation (poppler/NSS) agrees the signature is valid."""
+    import subprocess
+    exe = shutil.which("pdfsig")
+    if exe is None:
+        pytest.skip("poppler-utils (pdfsig) not installed")
+    out = subprocess.run([exe, str(built["pdf"])], capture_output=True, text=True, timeout=60)
+    assert "Signature is Valid" in out.stdout, out.stdout
+    assert "Total document signed" in out.stdout
+    assert "SHA-256" in out.stdout
