@@ -18,7 +18,7 @@ from engine.conditions.plan import PromptPlan
 from engine.conditions.query_parse import parse_query
 from engine.conditions.settings import ConditionSettings
 from engine.conditions.standard_rag import require_corpus
-from engine.conditions.template import (chunk_passage, evidence_block, format_options)
+from engine.conditions.template import chunk_passage, evidence_block, format_options
 from engine.hashing import sha256_text
 from engine.suites.schema import McqItem
 
@@ -71,7 +71,7 @@ def search_loop(task: str, model, corpus, settings: ConditionSettings) -> Search
     seen: set[str] = set()
     queries: set[str] = set()
     gen_settings = GenerationSettings(max_new_tokens=settings.agentic_query_tokens,
-                                      temperature=0.0, stop=["\n"])
+                                      temperature=0.0)
     for step in range(1, settings.agentic_max_steps + 1):
         prompt = search_prompt(model, task, out.chunks)
         if not _fits(model, prompt, settings):

@@ -10,10 +10,11 @@ from engine.errors import SafeVetError
 from engine.suites.schema import McqItem
 
 
-def window_of(model: PromptModel, settings: ConditionSettings) -> int:
-    """The context window a condition may use: the model's, capped by the profile."""
+def window_of(model: PromptModel, settings: ConditionSettings, capped: bool = False) -> int:
+    """The context window a condition may use: the model's; for max_context (`capped`),
+    limited by the profile's `max_context_tokens`."""
     window = int(model.context_length)
-    if settings.max_context_tokens is not None:
+    if capped and settings.max_context_tokens is not None:
         window = min(window, settings.max_context_tokens)
     return window
 

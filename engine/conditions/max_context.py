@@ -17,7 +17,7 @@ from engine.suites.schema import McqItem
 
 def build(item: McqItem, model: PromptModel, corpus, settings: ConditionSettings) -> PromptPlan:
     corpus = require_corpus(corpus, "max_context")
-    window = window_of(model, settings)
+    window = window_of(model, settings, capped=True)
     budget = window - settings.answer_budget
     ranked = corpus.query(item.question, min(corpus.count, settings.max_context_candidates))
     n, tokens = fit_chunks(item, model, settings, ranked, budget)

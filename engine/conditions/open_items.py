@@ -40,7 +40,8 @@ def build_open(condition: str, item: OpenItem, model, corpus,
         ctx["condition_applied"] = True
 
     passages = [chunk_passage(c) for c in chunks]
-    budget = window_of(model, settings) - settings.open_answer_budget
+    window = window_of(model, settings, capped=condition == "max_context")
+    budget = window - settings.open_answer_budget
 
     def render(ps: list[str]) -> str:
         return render_open(model, item.prompt, evidence_block(ps))
@@ -54,7 +55,7 @@ def build_open(condition: str, item: OpenItem, model, corpus,
                 "dropped_chunk_ids": [c.id for c in chunks[n:]] if condition != "max_context"
                 else [], "truncated": condition != "max_context" and n < len(chunks)})
     if condition == "max_context" and ctx["condition_applied"]:
-        ctx.update({"window": window_of(model, settings), "token_limit": budget,
+        ctx.update({"window": window, "token_limit": budget,
                     "unused_tokens": budget - tokens, "corpus_exhausted": n == len(chunks)})
     return PromptPlan(condition=condition, prompt_text=render(passages[:n]), letters=[],
                       context=ctx, aux_calls=aux)

@@ -1,7 +1,7 @@
 """Deciding whether a model's search-query turn is a usable query.
 
-A query is accepted only if the model ended it itself (end of turn or a
-newline) within the token allowance and it reads as words. Anything else is
+A query is accepted only if the model ended its first line itself (a newline
+or end of turn) within the token allowance and it reads as words. Anything else is
 "malformed": the agentic loop stops there and the item is flagged, so a model
 that cannot drive a search tool is visible in the report instead of being
 silently given whatever its garbage retrieved.
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 DONE_WORDS = ("DONE", "NONE", "NO SEARCH")
+_OPTION_LABEL = re.compile(r"^[A-H][.:)]\s+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 MAX_QUERY_CHARS = 200
 
@@ -24,13 +25,16 @@ class ParsedQuery:
 
 
 def parse_query(text: str, finish_reason: str) -> ParsedQuery:
-    if finish_reason != "stop":
+    """The first non-empty line is the query; it must have ended (newline or end of turn)."""
+    body = text.lstrip()
+    if finish_reason != "stop" and "\n" not in body:
         return ParsedQuery(None, malformed=f"query not finished within the token allowance "
                                            f"(finish_reason={finish_reason})")
-    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    line = body.split("\n", 1)[0] if body else ""
     q = line.strip().strip("\"'`*").strip()
     if q.lower().startswith(("search query:", "query:")):
         q = q.split(":", 1)[1].strip().strip("\"'`")
+    q = _OPTION_LABEL.sub("", q)  # small models echo an option ("A. ..."): keep its words
     if not q:
         return ParsedQuery(None, malformed="empty query")
     if q.upper().rstrip(".!") in DONE_WORDS:
