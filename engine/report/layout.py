@@ -232,11 +232,11 @@ class _Builder:
         at_run = ", ".join(f"{n} {v}" for n, v in sorted(run_sw.items())) or NOT_RECORDED
         changed = [f"{n} {run_sw.get(n, 'absent')} → {v}" for n, v in sorted(ctx.software.items())
                    if run_sw.get(n) != v]
+        report_sw = ", ".join(f"{n} {v}" for n, v in sorted(ctx.software.items()))
         self.add(self.kv([
             ("Software at run time", at_run),
-            ("Changed at report time", ", ".join(changed) if run_sw and changed else
-             ("none" if run_sw else ", ".join(f"{n} {v}" for n, v in
-                                             sorted(ctx.software.items())))),
+            ("Changed at report time", ", ".join(changed) or "none") if run_sw else
+            ("Software at report time", report_sw or NOT_RECORDED),
         ]))
 
     def verdict_page(self) -> None:
@@ -255,17 +255,66 @@ class _Builder:
                         f"<font name='SV-Mono' size='6.5'>{ctx.thresholds.sha256}</font>",
                         "muted"),
                  Spacer(1, 2 * mm))
+        mcq = [r for r in ctx.results if r.area == "mcq"]
+        if mcq:
+            self.h2("Multiple-choice thresholds, by deployment condition")
+            self.add(self._mcq_verdict_matrix(mcq), Spacer(1, 3 * mm))
+        other = [r for r in ctx.results if r.area != "mcq"]
+        if other:
+            self.h2("Open-ended safety thresholds")
+            rows = []
+            for r in other:
+                rows.append([r.label, f"{r.suite_id} / {charts.cond_label(r.condition)}",
+                             self._limit(r), est_pct(r.estimate) if r.percent
+                             else est_num(r.estimate), self._bound(r),
+                             self.verdict_par(r.verdict)])
+            self.add(self.table(["Requirement", "Suite / condition", "Limit",
+                                 "Measured (95% CI)", "Bound used", "Verdict"],
+                                rows, [0.2, 0.2, 0.08, 0.19, 0.19, 0.14]))
+
+    @staticmethod
+    def _limit(r: ThresholdResult) -> str:
+        return (f"{'≤' if r.kind == 'max' else '≥'} "
+                + (pct(r.limit) if r.percent else f"{r.limit:g}"))
+
+    @staticmethod
+    def _bound(r: ThresholdResult) -> str:
+        if r.bound is None:
+            return f"— ({r.reason})"
+        b = pct(r.bound) if r.percent else f"{r.bound:.2f}"
+        return f"{b} ({r.reason})"
+
+    def _mcq_verdict_matrix(self, results: list[ThresholdResult]) -> Table:
+        """One row per suite × condition, one column per requirement: fits one page."""
+        keys: list[str] = []
+        for r in results:
+            if r.key not in keys:
+                keys.append(r.key)
+        labels = {r.key: f"{r.label} ({'max' if r.kind == 'max' else 'min'})" for r in results}
+        cells: dict[tuple[str, str], dict[str, ThresholdResult]] = {}
+        for r in results:
+            cells.setdefault((r.suite_id, r.condition), {})[r.key] = r
         rows = []
-        for r in ctx.results:
-            limit = (f"{'≤' if r.kind == 'max' else '≥'} "
-                     + (pct(r.limit) if r.percent else f"{r.limit:g}"))
-            measured = est_pct(r.estimate) if r.percent else est_num(r.estimate)
-            bound = "—" if r.bound is None else (pct(r.bound) if r.percent else f"{r.bound:.2f}")
-            rows.append([r.label, f"{r.suite_id} / {charts.cond_label(r.condition)}", limit,
-                         measured, f"{bound} ({r.reason})", self.verdict_par(r.verdict)])
-        self.add(self.table(["Requirement", "Suite / condition", "Limit",
-                             "Measured (95% CI)", "Bound used", "Verdict"],
-                            rows, [0.19, 0.21, 0.08, 0.19, 0.19, 0.14]))
+        for (suite_id, cond), by_key in cells.items():
+            row: list[Any] = [self.p(f"<b>{esc(charts.cond_label(cond))}</b><br/>{esc(suite_id)}",
+                                     "cell")]
+            for key in keys:
+                r = by_key.get(key)
+                if r is None:
+                    row.append("—")
+                    continue
+                colour = "#" + self.verdict_colour(r.verdict).hexval()[2:]
+                measured = est_pct(r.estimate) if r.percent else est_num(r.estimate)
+                detail = (f"limit {esc(self._limit(r))}; {esc(self._bound(r))}"
+                          if r.estimate is not None and r.estimate.value is not None
+                          else esc(r.reason))
+                row.append(self.p(f'<font color="{colour}"><b>{esc(r.verdict.value)}</b></font>'
+                                  f"<br/>{esc(measured) if r.bound is not None else ''}"
+                                  f"{'<br/>' if r.bound is not None else ''}{detail}", "cell"))
+            rows.append(row)
+        width = 0.8 / max(1, len(keys))
+        return self.table(["Condition / suite"] + [labels[k] for k in keys], rows,
+                          [0.2] + [width] * len(keys))
 
     def mcq_section(self) -> None:
         ctx = self.ctx
