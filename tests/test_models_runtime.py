@@ -248,3 +248,19 @@ def _env_with_repo() -> dict[str, str]:
     repo = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def test_prefix_cache_is_extended_across_calls(tiny_model):
+    """System prompt first, then system prompt + evidence: only new tokens are run."""
+    evidence = ("the ct scan shows consolidation in the right lower lobe with effusion. " * 3)
+    prompts = mcq_prompts(tiny_model)
+    with_evidence = mcq_prompts(tiny_model, [evidence + q for q in QUESTIONS])
+    tiny_model.score_options(prompts, LETTERS)
+    short = tiny_model._prefix_cache.tokens
+    got = tiny_model.score_options(with_evidence, LETTERS)
+    longer = tiny_model._prefix_cache.tokens
+    assert len(longer) > len(short) + 20 and longer[:len(short)] == short
+    tiny_model.reuse_prefix, tiny_model.batch_size = False, 1
+    ref = [tiny_model.score_options([p], [l])[0] for p, l in zip(with_evidence, LETTERS)]
+    for a, b in zip(got, ref):
+        assert max(abs(a.logprobs[k] - b.logprobs[k]) for k in a.logprobs) < 1e-4

@@ -203,13 +203,20 @@ class CandidateModel:
                                      f"{self.context_length}")
 
     def _prefix_past(self, prefix: tuple[int, ...]) -> list[np.ndarray]:
-        """KV cache (batch 1) of `prefix`, kept for the next call that shares it."""
+        """KV cache (batch 1) of `prefix`, kept for the next call that shares it.
+
+        When the cached prefix is itself a prefix of the new one (system prompt,
+        then system prompt + evidence), only the new tokens are run.
+        """
         cache = self._prefix_cache
         if cache is not None and cache.tokens == prefix:
             return cache.past
         n = len(prefix)
-        ids = np.asarray([prefix], dtype=np.int64)
-        _, past = self._forward(ids, np.ones((1, n), np.int64), np.arange(n)[None], None)
+        start, past = 0, None
+        if cache is not None and len(cache.tokens) < n and prefix[:len(cache.tokens)] == cache.tokens:
+            start, past = len(cache.tokens), cache.past
+        ids = np.asarray([prefix[start:]], dtype=np.int64)
+        _, past = self._forward(ids, np.ones((1, n), np.int64), np.arange(start, n)[None], past)
         self._prefix_cache = _PrefixCache(prefix, past)
         return past
 
@@ -239,24 +246,26 @@ class CandidateModel:
         return logits[:, -1, :]
 
     def _shared_prefix(self, encoded: list[list[int]]) -> tuple[int, ...]:
-        """Tokens every prompt starts with, leaving each at least one token to run."""
+        """Tokens every prompt starts with, leaving each at least one token to run.
+
+        Within one call: the prompts' common prefix. A lone prompt (or prompts
+        sharing little) reuses the prefix an earlier call already computed.
+        """
         if not self.reuse_prefix:
             return ()
         limit = min(len(e) for e in encoded) - 1
-        cache = self._prefix_cache
-        if len(encoded) < 2:
-            # A lone prompt only reuses a prefix an earlier call already paid for.
-            e = encoded[0]
-            if cache and len(cache.tokens) <= limit and tuple(e[:len(cache.tokens)]) == cache.tokens:
-                return cache.tokens
-            return ()
         first = encoded[0]
         n = 0
-        while n < limit and all(e[n] == first[n] for e in encoded[1:]):
-            n += 1
-        if cache and len(cache.tokens) <= n and tuple(first[:len(cache.tokens)]) == cache.tokens:
-            return cache.tokens if len(cache.tokens) >= MIN_SHARED_PREFIX else ()
-        return tuple(first[:n]) if n >= MIN_SHARED_PREFIX else ()
+        if len(encoded) > 1:
+            while n < limit and all(e[n] == first[n] for e in encoded[1:]):
+                n += 1
+        if n >= MIN_SHARED_PREFIX:
+            return tuple(first[:n])
+        cache = self._prefix_cache
+        if cache is not None and MIN_SHARED_PREFIX <= len(cache.tokens) <= limit and all(
+                tuple(e[:len(cache.tokens)]) == cache.tokens for e in encoded):
+            return cache.tokens
+        return ()
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Group prompt indices of similar length, bounded by batch size and logits memory."""
