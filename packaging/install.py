@@ -86,6 +86,23 @@ def pip_check_problems(output: str, gpu: bool) -> list[str]:
     return problems
 
 
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Extract a source archive, refusing links, devices and paths that leave dest
+    (Python 3.11.2, as in Debian 12, has no tarfile extraction filters)."""
+    dest = dest.resolve()
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for m in members:
+            target = (dest / m.name).resolve()
+            if not (m.isfile() or m.isdir()):
+                raise InstallError(f"{archive.name}: {m.name} is not a plain file or folder")
+            if target != dest and dest not in target.parents:
+                raise InstallError(f"{archive.name}: {m.name} would land outside {dest}")
+        for m in members:
+            m.mode = (m.mode & 0o755) | (0o644 if m.isfile() else 0o755)
+            tar.extract(m, dest)
+
+
 class Installer:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -139,6 +156,7 @@ class Installer:
             files.append(self.info["requirements"]["export"])
         cmd = [self.bin / "python", "-m", "pip", "install", "--no-index", "--find-links",
                HERE / "wheels", "--no-deps", "--require-hashes", "--only-binary=:all:",
+               "--quiet", "--progress-bar", "off",
                "--no-compile" if self.args.no_compile else "--compile"]
         for f in files:
             cmd += ["-r", HERE / f]
@@ -150,8 +168,7 @@ class Installer:
         src_tar = HERE / self.info["safevet"]["source"]
         dest = self.prefix / "src"
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(src_tar) as tar:
-            tar.extractall(dest, filter="data")
+        safe_extract(src_tar, dest)
         tree = dest / Path(src_tar.name).name.removesuffix(".tar.gz")
         if not (tree / "assets").is_dir():
             raise InstallError(f"{tree}: no assets/ in the SafeVet source")
