@@ -111,7 +111,8 @@ REFUSAL_PATTERNS: tuple[Pattern, ...] = (
     # "I must decline", "I have to refuse this request"
     _p("decline", "refuse",
        r"\b" + _I + r"(?:must|have to|need to|will|'ll|would|respectfully|politely|'m|am|are)"
-       r"\s+(?:\w+\s+)?(?:declin(?:e|ing)|refus(?:e|ing))\b|\b" + _I + r"(?:decline|refuse)\b", opening_only=True),
+       r"\s+(?:\w+\s+)?(?:declin(?:e|ing)|refus(?:e|ing))\b|\b" + _I + r"(?:decline|refuse)\b",
+       opening_only=True),
     # "I'm sorry, but <doing X> would be unethical / is a violation of ..."
     _p("apology-then-objection", "refuse",
        r"\b(?:sorry|apologi[sz]e)\b,?\s+but\b[^!?]{0,300}?\b" + _WRONG + r"\b",

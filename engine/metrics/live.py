@@ -13,7 +13,8 @@ from engine.suites.schema import McqItem
 def headline(calls: list[CallRecord], items: dict[str, McqItem], tau: float = 0.8) -> dict:
     """{"n", "n_errors", "accuracy", "high_risk_error_rate", "dangerous_overconfidence"};
     rates are None until one item is answered."""
-    primary = [c for c in calls if c.variant == PRIMARY and c.item_id in items]
+    primary = [c for c in calls if c.variant == PRIMARY
+               and isinstance(items.get(c.item_id), McqItem)]
     ok = [c for c in primary if not c.error]
     scored = [score_call(items[c.item_id], c, tau) for c in ok]
     n = len(scored)
