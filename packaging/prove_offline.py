@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Prove an offline bundle installs and runs with no network (standard library only).
+
+    python3 packaging/prove_offline.py BUNDLE(.tar or folder) [--workdir DIR]
+            [--no-strace] [--demo full|skip] [--keep]
+
+Every step runs inside `unshare -n` (a network namespace with no interface but a
+downed loopback: any connection attempt fails) with a scrubbed environment
+(`env -i`, no PIP_* settings, the system's python3.11), and - unless --no-strace -
+under `strace -f -e trace=connect`, which records every connect() any process
+made, including ones from C code and ones that failed. The proof passes only if:
+  - the installer verifies the checksums, installs, registers the default models
+    and runs `safevet doctor` (exit 0);
+  - `safevet demo` runs (both default candidates, demo suites, six conditions)
+    and every PDF it wrote verifies with `safevet verify` against the demo
+    certificate;
+  - the traces hold zero AF_INET/AF_INET6 connect() calls.
+A JSON summary (sizes, times, PDFs, connection counts) is printed and written to
+WORKDIR/proof.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+INET_CONNECT = re.compile(r"connect\(\d+, \{sa_family=AF_INET6?\b")
+UNIX_CONNECT = re.compile(r"connect\(\d+, \{sa_family=AF_UNIX, sun_path=\"([^\"]*)\"")
+
+
+class ProofError(Exception):
+    pass
+
+
+def say(msg: str) -> None:
+    print(f"[prove-offline] {msg}", flush=True)
+
+
+def unshare_problem() -> str | None:
+    if shutil.which("unshare") is None:
+        return "unshare not installed (util-linux)"
+    proc = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return f"`unshare -n true` is not permitted here: {proc.stderr.strip()[:200]}"
+    return None
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+class Prover:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.bundle_arg = Path(args.bundle).resolve()
+        self.work = Path(args.workdir or tempfile.mkdtemp(prefix="safevet-proof-")).resolve()
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.home = self.work / "home"
+        self.prefix = self.work / "prefix"
+        self.ws = self.work / "workspace"
+        self.home.mkdir(exist_ok=True)
+        self.use_strace = not args.no_strace
+        if self.use_strace and shutil.which("strace") is None:
+            raise ProofError("strace not installed (apt-get install strace), or pass --no-strace")
+        self.summary: dict = {"bundle": str(self.bundle_arg), "workdir": str(self.work),
+                              "strace": self.use_strace, "steps": {}}
+
+    def env(self) -> dict[str, str]:
+        """A clean machine's environment: no pip settings, no proxies, the system Python first."""
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home),
+                "LANG": "C.UTF-8", "PIP_CONFIG_FILE": os.devnull, "TMPDIR": str(self.work),
+                "QT_QPA_PLATFORM": "offscreen"}
+
+    def offline(self, name: str, cmd: list, log: Path) -> float:
+        wrapped = ["unshare", "-n"]
+        if self.use_strace:
+            wrapped += ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-o",
+                        str(self.work / f"{name}.strace")]
+        wrapped += [str(c) for c in cmd]
+        say(f"{name}: {' '.join(str(c) for c in cmd)}  (inside unshare -n; log {log})")
+        t = time.perf_counter()
+        with open(log, "w") as out:
+            proc = subprocess.run(wrapped, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
+        seconds = round(time.perf_counter() - t, 1)
+        self.summary["steps"][name] = {"seconds": seconds, "exit": proc.returncode}
+        if proc.returncode != 0:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise ProofError(f"{name} failed (exit {proc.returncode}); last lines of {log}:\n{tail}")
+        say(f"{name}: ok in {seconds} s")
+        return seconds
+
+    def unpack(self) -> Path:
+        t = time.perf_counter()
+        if self.bundle_arg.is_dir():
+            src = self.bundle_arg
+            self.summary["bundle_bytes"] = dir_size(src)
+            folder = self.work / src.name
+            if folder.exists():
+                shutil.rmtree(folder)
+            shutil.copytree(src, folder)
+        else:
+            self.summary["bundle_bytes"] = self.bundle_arg.stat().st_size
+            with tarfile.open(self.bundle_arg) as tar:
+                names = {m.name.split("/")[0] for m in tar.getmembers()}
+                if len(names) != 1:
+                    raise ProofError(f"{self.bundle_arg}: expected one top folder, got {names}")
+                folder = self.work / names.pop()
+                if folder.exists():
+                    shutil.rmtree(folder)
+                for m in tar.getmembers():
+                    if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in m.name:
+                        raise ProofError(f"{self.bundle_arg}: unsafe member {m.name}")
+                tar.extractall(self.work)
+        self.summary["steps"]["unpack"] = {"seconds": round(time.perf_counter() - t, 1)}
+        return folder
+
+    def connects(self) -> dict:
+        inet, unix = [], {}
+        for trace in sorted(self.work.glob("*.strace")):
+            for line in trace.read_text(errors="replace").splitlines():
+                if INET_CONNECT.search(line):
+                    inet.append(f"{trace.name}: {line}")
+                m = UNIX_CONNECT.search(line)
+                if m:
+                    unix[m.group(1)] = unix.get(m.group(1), 0) + 1
+        return {"inet_connect_calls": len(inet), "inet_examples": inet[:20],
+                "unix_connect_calls": unix}
+
+    def run(self) -> dict:
+        problem = unshare_problem()
+        if problem:
+            raise ProofError(problem)
+        folder = self.unpack()
+        info = json.loads((folder / "bundle.json").read_text())
+        self.summary["variant"] = info["variant"]
+        self.offline("install", [folder / "install.sh", "--prefix", self.prefix,
+                                 "--home", self.ws], self.work / "install.log")
+        record = json.loads((self.prefix / "install-record.json").read_text())
+        self.summary["install_record"] = record
+        self.summary["prefix_bytes"] = dir_size(self.prefix)
+        safevet = self.prefix / "venv" / "bin" / "safevet"
+        if self.args.demo == "full":
+            self.offline("demo", [safevet, "--home", self.ws, "demo"], self.work / "demo.log")
+            pdfs = sorted((self.ws / "reports").rglob("*.pdf"))
+            if not pdfs:
+                raise ProofError("the demo wrote no PDF")
+            pem = self.ws / "keys" / "demo-signing.pem"
+            verified = []
+            for i, pdf in enumerate(pdfs):
+                self.offline(f"verify-{i}", [safevet, "--home", self.ws, "verify", pdf,
+                                             "--trust", pem], self.work / f"verify-{i}.log")
+                verified.append(str(pdf))
+            self.summary["pdfs_verified"] = verified
+        if self.use_strace:
+            self.summary["connections"] = self.connects()
+            if self.summary["connections"]["inet_connect_calls"]:
+                raise ProofError("network connections were attempted: "
+                                 + json.dumps(self.summary["connections"]["inet_examples"]))
+        self.summary["result"] = "passed"
+        return self.summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="prove_offline.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("bundle", help="bundle .tar or unpacked bundle folder")
+    p.add_argument("--workdir", help="where to unpack, install and run (default: a new temp dir)")
+    p.add_argument("--no-strace", action="store_true", help="only unshare -n (timing runs)")
+    p.add_argument("--demo", choices=("full", "skip"), default="full",
+                   help="run `safevet demo` and verify its PDFs (default) or skip it")
+    p.add_argument("--keep", action="store_true", help="keep the workdir (default: keep only "
+                                                        "logs, traces and proof.json)")
+    args = p.parse_args(argv)
+    prover = None
+    try:
+        prover = Prover(args)
+        summary = prover.run()
+        code = 0
+    except ProofError as exc:
+        say(f"FAILED: {exc}")
+        summary = dict(prover.summary if prover else {}, result="failed", error=str(exc))
+        code = 1
+    if prover:
+        (prover.work / "proof.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if not args.keep:
+            for sub in ("prefix", "workspace", "home"):
+                shutil.rmtree(prover.work / sub, ignore_errors=True)
+            for child in prover.work.iterdir():
+                if child.is_dir() and child.name.startswith("safevet-offline-"):
+                    shutil.rmtree(child, ignore_errors=True)
+    print(json.dumps(summary, indent=2))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
