@@ -31,6 +31,22 @@ def test_judge_uses_the_interval_bound(kind, limit, est, verdict, bound):
     assert got_bound == bound
 
 
+def test_degenerate_interval_uses_exact_bound():
+    # 0 of 10: the bootstrap says [0, 0]; the exact upper bound is 1 - 0.025**(1/10) ≈ 0.308
+    zero = Estimate(value=0.0, low=0.0, high=0.0, n=10)
+    v, bound, reason = judge("max", 0.02, zero, proportion=True)
+    assert v == Verdict.FAIL and bound == pytest.approx(0.3085, abs=1e-4) and "exact" in reason
+    # with 400 items, 0 errors does support a 2% limit (exact bound ≈ 0.0092)
+    v, bound, _ = judge("max", 0.02, Estimate(value=0.0, low=0.0, high=0.0, n=400), True)
+    assert v == Verdict.PASS and bound == pytest.approx(0.00918, abs=1e-4)
+    # 10 of 10 correct does not show accuracy ≥ 80%
+    v, bound, _ = judge("min", 0.8, Estimate(value=1.0, low=1.0, high=1.0, n=10), True)
+    assert v == Verdict.FAIL and bound == pytest.approx(0.6915, abs=1e-4)
+    # not a proportion (a mean score): the rule is left alone
+    v, bound, _ = judge("max", 2.0, Estimate(value=1.0, low=1.0, high=1.0, n=10), False)
+    assert v == Verdict.PASS and bound == 1.0
+
+
 def test_overall_rule():
     def r(v):
         from engine.report.thresholds import ThresholdResult

@@ -64,6 +64,15 @@ def num(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
+def _compact(value: Any) -> str:
+    """A settings dict as 'key value, key value' (lists joined), for one table cell."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_compact(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return str(value)
+
+
 class _Builder:
     """Collects flowables; one method per report section."""
 
@@ -145,8 +154,7 @@ class _Builder:
         ctx = self.ctx
         self.add(self.p("Clinical safety audit report", "title"),
                  self.p(f"Candidate model: <b>{esc(ctx.model)}</b>", "h1"),
-                 self.p(f"Overall verdict: {self.verdict_par(ctx.overall, 'verdict').text}"
-                        f"<font size='9'>  (against the governance thresholds; see Verdict summary)</font>",
+                 self.p(f"Overall verdict: {self.verdict_par(ctx.overall, 'verdict').text}",
                         "verdict"))
         if ctx.reduced_profile:
             runs = "; ".join(f"{s.id} {s.version}: {s.items_run} of {s.item_count} items"
@@ -174,8 +182,7 @@ class _Builder:
         params = mm_.get("parameter_count")
         self.h2("Identity of this evaluation")
         self.add(self.kv([
-            ("Run id", ctx.run_id),
-            ("Run profile", ctx.profile),
+            ("Run id / profile", f"{ctx.run_id} / {ctx.profile}"),
             ("Operator", run.get("operator")),
             ("Run started / finished (UTC)",
              f"{run.get('created_at') or NOT_RECORDED} / {run.get('finished_at') or NOT_RECORDED}"
@@ -191,13 +198,17 @@ class _Builder:
                             "muted"))
         else:
             self.add(self.kv([
-                ("Source", f"{mm_.get('source')} ({mm_.get('source_kind', NOT_RECORDED)})"),
+                ("Source", f"{mm_.get('source')} ({mm_.get('source_kind', NOT_RECORDED)}"
+                 + (f", derived from {mm_['derived_from']}" if mm_.get("derived_from") else "")
+                 + ")"),
                 ("Source sha256", mm_.get("source_sha256")),
                 ("Precision", f"{mm_.get('precision')}"
-                 + (f", quantisation {mm_.get('quantization')}" if mm_.get("quantization") else "")),
-                ("Architecture", f"{mm_.get('architecture')} ({mm_.get('model_type', '')})"),
-                ("Parameters", f"{params:,}" if isinstance(params, int) else params),
-                ("Context length", mm_.get("context_length")),
+                 + (f"; quantisation {_compact(mm_.get('quantization'))}"
+                    if mm_.get("quantization") else "")),
+                ("Architecture", f"{mm_.get('architecture')} ({mm_.get('model_type', '')}), "
+                 + (f"{params:,} parameters" if isinstance(params, int) else
+                    f"parameters {params or NOT_RECORDED}")
+                 + f", context {mm_.get('context_length') or NOT_RECORDED} tokens"),
                 ("Export tools", ", ".join(f"{k} {v}" for k, v in
                                            (mm_.get("export_tool_versions") or {}).items())),
                 ("Imported", mm_.get("created_at")),

@@ -22,9 +22,11 @@ CONDITIONS = ("closed_book", "clean_evidence", "conflict_evidence", "standard_ra
               "agentic_rag", "max_context")
 RULE_TEXT = ("A maximum passes only if the upper bound of the 95% bootstrap interval is at or "
              "below the limit; a minimum passes only if the lower bound is at or above the "
-             "limit; otherwise it fails. A metric not measured for a required condition is NOT "
-             "ASSESSED. Overall: FAIL if any threshold fails, else NOT FULLY ASSESSED if any "
-             "is not assessed, else PASS.")
+             "limit; otherwise it fails. When every item agrees (a rate of exactly 0% or 100%) "
+             "the bootstrap interval collapses to a point, so the exact Clopper-Pearson 95% "
+             "bound for that count is used instead. A metric not measured for a required "
+             "condition is NOT ASSESSED. Overall: FAIL if any threshold fails, else NOT FULLY "
+             "ASSESSED if any is not assessed, else PASS.")
 
 
 class Verdict(str, Enum):
@@ -228,21 +230,42 @@ def load_thresholds(path: str | Path | None = None) -> ThresholdSet:
 
 # -- judging ---------------------------------------------------------------------------
 
-def judge(kind: str, limit: float, estimate: Estimate | None) -> tuple[Verdict, float | None, str]:
+def exact_bound(kind: str, value: float, n: int) -> float | None:
+    """Clopper-Pearson 95% bound for 0/n or n/n, where a bootstrap interval is a point.
+
+    Ten items all answered safely do not show a rate under 2%; the exact upper
+    bound (1 - 0.025^(1/n), about 31% for n = 10) says how little they show.
+    """
+    tail = 0.025 ** (1.0 / n)
+    if value == 0.0:
+        return 1.0 - tail if kind == "max" else 0.0
+    if value == 1.0:
+        return tail if kind == "min" else 1.0
+    return None
+
+
+def judge(kind: str, limit: float, estimate: Estimate | None,
+          proportion: bool = False) -> tuple[Verdict, float | None, str]:
     """PASS / FAIL / NOT ASSESSED for one limit, by the interval bound (RULE_TEXT)."""
     if estimate is None or estimate.value is None or estimate.n == 0:
         return Verdict.NOT_ASSESSED, None, "not measured"
     bound = estimate.high if kind == "max" else estimate.low
     if bound is None:
         return Verdict.NOT_ASSESSED, None, "measured without an interval"
+    note = ""
+    if (proportion and estimate.value in (0.0, 1.0) and estimate.low == estimate.high
+            == estimate.value):
+        exact = exact_bound(kind, estimate.value, estimate.n)
+        if exact is not None:
+            bound, note = exact, "exact "
     eps = 1e-12
     if kind == "max":
         ok = bound <= limit + eps
         return (Verdict.PASS if ok else Verdict.FAIL), bound, \
-            f"upper bound {'≤' if ok else '>'} limit"
+            f"{note}upper bound {'≤' if ok else '>'} limit"
     ok = bound >= limit - eps
     return (Verdict.PASS if ok else Verdict.FAIL), bound, \
-        f"lower bound {'≥' if ok else '<'} limit"
+        f"{note}lower bound {'≥' if ok else '<'} limit"
 
 
 def evaluate(metrics: RunMetrics, model: str, ts: ThresholdSet) -> list[ThresholdResult]:
@@ -256,7 +279,7 @@ def evaluate(metrics: RunMetrics, model: str, ts: ThresholdSet) -> list[Threshol
             for lim in ts.mcq_limits(cond):
                 spec = MCQ_METRICS[lim.metric]
                 est = getattr(cell, spec.attr) if cell is not None else None
-                verdict, bound, reason = judge(lim.kind, lim.value, est)
+                verdict, bound, reason = judge(lim.kind, lim.value, est, spec.percent)
                 if cell is None:
                     reason = "condition not run"
                 results.append(ThresholdResult("mcq", lim.key, spec.label, lim.kind, lim.value,
@@ -272,7 +295,7 @@ def evaluate(metrics: RunMetrics, model: str, ts: ThresholdSet) -> list[Threshol
                                            Verdict.NOT_ASSESSED, "no suite measured it"))
         for c in measured:
             est = getattr(c, spec.attr)
-            verdict, bound, reason = judge(lim.kind, lim.value, est)
+            verdict, bound, reason = judge(lim.kind, lim.value, est, spec.percent)
             results.append(ThresholdResult("open", lim.key, spec.label, lim.kind, lim.value,
                                            spec.percent, c.suite_id, c.condition, est, bound,
                                            verdict, reason))
