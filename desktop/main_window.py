@@ -88,12 +88,14 @@ class MainWindow(QMainWindow):
         self.ws_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.provider_label = QLabel(f"Execution provider: {ctx.provider_name()}")
         self.busy_label = QLabel("")
-        self.statusBar().addWidget(self.ws_label, 1)
+        self.message_label = QLabel("")
+        self.statusBar().addWidget(self.ws_label)
+        self.statusBar().addWidget(self.message_label, 1)
         self.statusBar().addPermanentWidget(self.busy_label)
         self.statusBar().addPermanentWidget(self.provider_label)
         ctx.runner.busy_changed.connect(
             lambda busy: self.busy_label.setText("Working…" if busy else ""))
-        ctx.status_message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        ctx.status_message.connect(self.message_label.setText)
 
         ctx.open_run.connect(self.open_run_results)
         self.nav.setCurrentRow(0)

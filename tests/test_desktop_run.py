@@ -55,7 +55,7 @@ def test_small_run_reaches_100_percent_and_results_appear(window, qtbot, tmp_pat
     assert results.metrics.run_id == outcome.run_id
     assert results.mcq_table.rowCount() == 2
     conds = {results.mcq_table.item(r, 2).text() for r in range(2)}
-    assert conds == {"Closed-book (zero-shot)", "Clean evidence"}
+    assert conds == {"Closed-book", "Clean evidence"}
     assert "[" in results.mcq_table.item(0, 4).text()  # accuracy carries its interval
     assert results.chart.figure.axes, "charts were drawn"
     assert results.paired_table.rowCount() >= 1       # clean evidence vs closed-book

@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QTextBrowser,
+                               QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QSplitter, QTextBrowser,
                                QVBoxLayout, QWidget)
 
 from desktop.context import AppContext
+from desktop.style import DANGER
 from desktop.widgets.common import (ProgressLine, fill_table, human_bytes, make_table,
                                     page_header, selected_key, show_error)
 
@@ -90,10 +92,12 @@ class ModelsPage(QWidget):
 
         self.table = make_table(COLUMNS, stretch=5)
         self.table.setSortingEnabled(True)
-        lay.addWidget(self.table, 3)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
         self.details = QTextBrowser()
-        self.details.setMaximumHeight(190)
-        lay.addWidget(self.details, 1)
+        split.addWidget(self.details)
+        split.setSizes([260, 420])
+        lay.addWidget(split, 1)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
 
@@ -127,11 +131,9 @@ class ModelsPage(QWidget):
                          f"{m.context_length:,}", f"{m.source_kind}: {Path(m.source).name}",
                          provider, self.hash_status.get(m.name, "not checked yet")))
         fill_table(self.table, rows, keys=[m.name for m in manifests])
-        for r, m in enumerate(manifests):
-            status = self.hash_status.get(m.name, "")
-            if status.startswith("FAILED"):
-                from PySide6.QtGui import QColor
-                from desktop.style import DANGER
+        for r in range(self.table.rowCount()):  # rows may be sorted: look names up per row
+            name = self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)
+            if self.hash_status.get(name, "").startswith("FAILED"):
                 self.table.item(r, 7).setForeground(QColor(DANGER))
         has = bool(manifests)
         self.verify_btn.setEnabled(has)
@@ -150,11 +152,20 @@ class ModelsPage(QWidget):
             return
         files = "".join(f"<tr><td>{rel}</td><td><code>{sha}</code></td></tr>"
                         for rel, sha in sorted(m.files.items()))
-        quant = f"<br>Quantization: {m.quantization}" if m.quantization else ""
+        quant = ""
+        if m.quantization:
+            q = m.quantization
+            quant = (f"<br>Quantization: {q.get('method', '?')}, {q.get('bits', '?')} bits, "
+                     f"block {q.get('block_size', '?')}, excluded "
+                     f"{q.get('excluded', 'nothing')}")
         self.details.setHtml(
             f"<b>{m.name}</b> — {m.architecture} ({m.model_type}), {m.num_layers} layers, "
-            f"vocabulary {m.vocab_size:,}<br>Source: {m.source} ({m.source_kind}), "
-            f"sha256 <code>{m.source_sha256}</code>{quant}<br>Created {m.created_at}"
+            f"vocabulary {m.vocab_size:,}, context {m.context_length:,} tokens<br>"
+            f"Source: {m.source} ({m.source_kind}"
+            f"{', derived from ' + m.derived_from if m.derived_from else ''})<br>"
+            f"Source sha256 <code>{m.source_sha256}</code>{quant}<br>Registered {m.created_at}"
+            f"<br>Export tools: {', '.join(f'{k} {v}' for k, v in m.export_tool_versions.items())}"
+            f"<p><b>Files and their sha256 (checked before every run)</b></p>"
             f"<table cellspacing=4><tr><th align=left>File</th><th align=left>sha256</th></tr>"
             f"{files}</table>")
 

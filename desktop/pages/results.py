@@ -14,10 +14,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
                                QSplitter, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop.context import AppContext
-from desktop.pages.run import CONDITION_LABELS
+from desktop.pages.run import CONDITION_LABELS, CONDITION_SHORT
 from desktop.widgets.chart import MetricsChart
-from desktop.widgets.common import (DASH, ProgressLine, fill_table, make_table, num, page_header,
-                                    pct, selected_key, show_error)
+from desktop.widgets.common import (DASH, ProgressLine, est_num, fill_table, make_table, num,
+                                    page_header, pct, selected_key, show_error)
 
 MCQ_COLUMNS = ("Model", "Suite", "Condition", "n", "Accuracy", "High-risk error", "Unsafe answer",
                "Contradiction", "Dangerous overconf.", "ECE", "Brier", "Latency p50 ms",
@@ -34,12 +34,22 @@ def cond_label(cond: str) -> str:
     return CONDITION_LABELS.get(cond, cond)
 
 
+def cond_short(cond: str) -> str:
+    return CONDITION_SHORT.get(cond, cond)
+
+
+def _cond_order(cond: str) -> int:
+    from engine.runs.plan import ALL_CONDITIONS
+    return ALL_CONDITIONS.index(cond) if cond in ALL_CONDITIONS else 99
+
+
 class ResultsPage(QWidget):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
         self.metrics = None
         self._task = None
+        self._loaded: tuple | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 12)
         lay.addWidget(page_header(
@@ -67,24 +77,35 @@ class ResultsPage(QWidget):
 
         self.tabs = QTabWidget()
         self.mcq_table = make_table(MCQ_COLUMNS, stretch=None)
-        self.mcq_table.setSortingEnabled(True)
         self.chart = MetricsChart()
         charts = QWidget()
         cl = QVBoxLayout(charts)
         cl.addWidget(self.chart)
         self.paired_table = make_table(PAIRED_COLUMNS, stretch=5)
+        worst_page = QWidget()
+        wl = QVBoxLayout(worst_page)
+        self.worst_summary = QLabel("")
+        self.worst_summary.setWordWrap(True)
+        wl.addWidget(self.worst_summary)
         worst = QSplitter(Qt.Orientation.Vertical)
         self.worst_table = make_table(WORST_COLUMNS, stretch=6)
         self.worst_detail = QTextBrowser()
         worst.addWidget(self.worst_table)
         worst.addWidget(self.worst_detail)
-        worst.setSizes([260, 200])
+        worst.setSizes([260, 220])
+        wl.addWidget(worst, 1)
         self.open_table = make_table(OPEN_COLUMNS, stretch=None)
+        open_page = QWidget()
+        ol = QVBoxLayout(open_page)
+        self.judge_label = QLabel("")
+        self.judge_label.setWordWrap(True)
+        ol.addWidget(self.judge_label)
+        ol.addWidget(self.open_table, 1)
         self.tabs.addTab(self.mcq_table, "By model × condition")
         self.tabs.addTab(charts, "Charts")
         self.tabs.addTab(self.paired_table, "Condition deltas")
-        self.tabs.addTab(worst, "Worst-case items")
-        self.tabs.addTab(self.open_table, "Open-ended safety")
+        self.tabs.addTab(worst_page, "Worst-case items")
+        self.tabs.addTab(open_page, "Open-ended safety")
         lay.addWidget(self.tabs, 1)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
@@ -119,8 +140,13 @@ class ResultsPage(QWidget):
         idx = self.run_combo.findData(current)
         self.run_combo.setCurrentIndex(idx if idx >= 0 else 0)
         self.run_combo.blockSignals(False)
-        if self.run_combo.currentData() != (self.metrics.run_id if self.metrics else None):
+        if self._signature(self.run_combo.currentData()) != self._loaded:
             self.load_selected()
+
+    def _signature(self, run_id: str | None) -> tuple | None:
+        """What the figures depend on: a run that moved on (more calls, new status) is stale."""
+        run = self._runs.get(run_id) if run_id else None
+        return (run_id, run.get("status"), run.get("finished_at")) if run else None
 
     def select_run(self, run_id: str) -> None:
         """Show one run (the Run page's "Show results" button lands here)."""
@@ -128,14 +154,13 @@ class ResultsPage(QWidget):
         idx = self.run_combo.findData(run_id)
         if idx >= 0 and idx != self.run_combo.currentIndex():
             self.run_combo.setCurrentIndex(idx)
-        elif idx >= 0:
-            self.load_selected()
 
     def load_selected(self) -> None:
         from engine.runs.results import run_metrics
 
         run_id = self.run_combo.currentData()
         self.metrics = None
+        self._loaded = self._signature(run_id)
         self._clear()
         if not run_id:
             self._set_export_enabled(False)
@@ -163,6 +188,8 @@ class ResultsPage(QWidget):
         for t in (self.mcq_table, self.paired_table, self.worst_table, self.open_table):
             t.setRowCount(0)
         self.worst_detail.clear()
+        self.worst_summary.setText("")
+        self.judge_label.setText("")
         self.summary.setText("")
 
     def _failed(self, title: str, message: str) -> None:
@@ -177,15 +204,16 @@ class ResultsPage(QWidget):
         self.metrics = metrics
         self.progress.idle(f"{len(metrics.mcq)} multiple-choice cells, {len(metrics.open)} "
                            f"open-ended cells, τ = {metrics.tau}.")
+        cells = sorted(metrics.mcq, key=lambda c: (c.model, c.suite_id, _cond_order(c.condition)))
         fill_table(self.mcq_table, [
-            (c.model, c.suite_id, cond_label(c.condition), c.n_items, pct(c.accuracy),
+            (c.model, c.suite_id, cond_short(c.condition), c.n_items, pct(c.accuracy),
              pct(c.high_risk_error_rate), pct(c.unsafe_answer_rate), pct(c.contradiction_rate),
              pct(c.dangerous_overconfidence), num(c.ece, 3), num(c.brier, 3),
              num(c.latency_ms_p50, 0), c.n_errors or DASH)
-            for c in metrics.mcq], danger_cols=(12,))
+            for c in cells], danger_cols=(12,))
         fill_table(self.paired_table, [
-            (p.model, p.suite_id, p.metric.replace("_", " "), cond_label(p.condition_a),
-             cond_label(p.condition_b), _signed_pct(p.difference), _excludes_zero(p.difference))
+            (p.model, p.suite_id, p.metric.replace("_", " "), cond_short(p.condition_a),
+             cond_short(p.condition_b), _signed_pct(p.difference), _excludes_zero(p.difference))
             for p in metrics.paired])
         worst = metrics.worst_case.items if metrics.worst_case else []
         fill_table(self.worst_table, [
@@ -193,17 +221,26 @@ class ResultsPage(QWidget):
              w.question) for w in worst], danger_cols=(2, 3),
             keys=list(range(len(worst))))
         fill_table(self.open_table, [
-            (o.model, o.suite_id, cond_label(o.condition), o.judge, o.n_items,
-             pct(o.refusal_rate), num(o.mean_harmfulness, 2), pct(o.harmful_share_ge4),
-             num(o.cares_safety_score, 2), pct(o.over_refusal_rate), pct(o.safe_completion_rate))
+            (o.model, o.suite_id, cond_short(o.condition), o.judge, o.n_items,
+             pct(o.refusal_rate), est_num(o.mean_harmfulness), pct(o.harmful_share_ge4),
+             est_num(o.cares_safety_score), pct(o.over_refusal_rate), pct(o.safe_completion_rate))
             for o in metrics.open])
+        self.judge_label.setText(" · ".join(
+            f"Judge {j.judge}: {100 * j.accuracy:.0f}% agreement, κ = {j.kappa:.2f} on {j.n} "
+            f"labelled validation examples" for j in metrics.judges)
+            or "No judge validation recorded for this run.")
         self.chart.plot(metrics.mcq)
-        if metrics.worst_case and metrics.worst_case.worst_decile_high_risk_share is not None:
-            share = metrics.worst_case.worst_decile_high_risk_share
-            self.worst_detail.setHtml(
-                f"<p>The worst 10% of items hold <b>{100 * share:.0f}%</b> of all "
-                f"{metrics.worst_case.total_high_risk_errors} high-risk errors. Select an item "
-                f"to see each model's answer.</p>")
+        wc = metrics.worst_case
+        if wc and wc.worst_decile_high_risk_share is not None:
+            self.worst_summary.setText(
+                f"Items ranked by how many model × condition cells fail dangerously. The worst "
+                f"10% of items hold <b>{100 * wc.worst_decile_high_risk_share:.0f}%</b> of all "
+                f"{wc.total_high_risk_errors} high-risk errors. Select an item to see every "
+                f"answer.")
+        else:
+            self.worst_summary.setText("No high-risk errors to rank in this run.")
+        if worst:
+            self.worst_table.selectRow(0)
         self._set_export_enabled(True)
 
     def _show_worst(self) -> None:
@@ -212,7 +249,7 @@ class ResultsPage(QWidget):
             return
         w = self.metrics.worst_case.items[idx]
         rows = "".join(
-            f"<tr><td>{a.model}</td><td>{cond_label(a.condition)}</td><td><b>{a.chosen or DASH}"
+            f"<tr><td>{a.model}</td><td>{cond_short(a.condition)}</td><td><b>{a.chosen or DASH}"
             f"</b></td><td>{'' if a.confidence is None else f'{100 * a.confidence:.0f}%'}</td>"
             f"<td style='color:#b3261e;'>{', '.join(a.labels)}</td></tr>" for a in w.answers)
         self.worst_detail.setHtml(

@@ -39,6 +39,15 @@ DECISION_HELP = {
 }
 
 
+SIGNAL_SHORT = {
+    "consensus_other": "models agree on another answer",
+    "confident_disagreement": "confident disagreement with key",
+    "evidence_shift": "evidence moves models off the key",
+    "judges_split": "judges split",
+    "judged_against_expected": "judged against expected label",
+}
+
+
 class ReviewPage(QWidget):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -67,8 +76,8 @@ class ReviewPage(QWidget):
         lay.addLayout(top)
 
         split = QSplitter(Qt.Orientation.Horizontal)
-        self.queue_table = make_table(("#", "Item", "Score", "Why", "Key", "Models", "Reviews"),
-                                      stretch=3)
+        self.queue_table = make_table(("#", "Item", "Key", "Score", "Models", "Reviews", "Why"),
+                                      stretch=6)
         split.addWidget(self.queue_table)
 
         right = QTabWidget()
@@ -124,7 +133,7 @@ class ReviewPage(QWidget):
         rl.addWidget(right, 3)
         rl.addWidget(form_box, 2)
         split.addWidget(right_col)
-        split.setSizes([520, 760])
+        split.setSizes([600, 680])
         lay.addWidget(split, 1)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
@@ -188,11 +197,16 @@ class ReviewPage(QWidget):
                            f"random audit sample.")
         rows = []
         for e in queue:
-            why = "audit sample" if e.audit_sample and not e.signals else (
-                e.signals[0].explanation if e.signals else DASH)
-            rows.append((e.rank, e.item_id, f"{e.score:.2f}", why, e.reference,
-                         e.n_models, len(e.open_reviews) or DASH))
+            why = "; ".join(f"{SIGNAL_SHORT.get(s.kind, s.kind)} ({s.strength:.2f})"
+                            for s in e.signals[:2]) or ("random audit sample" if e.audit_sample
+                                                        else DASH)
+            rows.append((e.rank, e.item_id, e.reference, f"{e.score:.2f}", e.n_models,
+                         len(e.open_reviews) or DASH, why))
         fill_table(self.queue_table, rows, keys=[e.item_id for e in queue])
+        for r, e in enumerate(queue):
+            self.queue_table.item(r, 6).setToolTip(
+                "\n".join(f"{s.kind} ({s.strength:.2f}): {s.explanation}" for s in e.signals)
+                or "random audit sample")
         self._show_decisions()
         if rows:
             self.queue_table.selectRow(0)

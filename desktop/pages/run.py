@@ -32,8 +32,17 @@ CONDITION_LABELS = {
     "agentic_rag": "Agentic RAG",
     "max_context": "Max-context",
 }
-CELL_COLUMNS = ("Model", "Condition", "Progress", "Calls", "Accuracy", "High-risk error",
-                "Dangerous overconf.", "Errors")
+CONDITION_SHORT = {
+    "closed_book": "Closed-book", "clean_evidence": "Clean evidence",
+    "conflict_evidence": "Conflict evidence", "standard_rag": "Standard RAG",
+    "agentic_rag": "Agentic RAG", "max_context": "Max-context",
+}
+CELL_COLUMNS = ("Model", "Condition", "Progress", "Calls", "Accuracy", "High-risk err.",
+                "Dang. overconf.", "Errors")
+CELL_TIPS = {4: "Share of answered MCQs whose chosen option is the key (so far)",
+             5: "Share of answered MCQs whose chosen option is labelled high-risk",
+             6: "Wrong with a high-risk or unsafe option at confidence ≥ τ",
+             7: "Calls that failed and were stored as error rows"}
 RESUMABLE = ("interrupted", "running", "planned", "failed")
 
 
@@ -89,7 +98,7 @@ class RunPage(QWidget):
         lay.addWidget(split, 1)
         split.addWidget(self._build_config())
         split.addWidget(self._build_monitor())
-        split.setSizes([380, 900])
+        split.setSizes([370, 910])
         split.setChildrenCollapsible(False)
 
         ctx.models_changed.connect(self.refresh)
@@ -110,14 +119,14 @@ class RunPage(QWidget):
         box = QGroupBox("Candidate models")
         b = QVBoxLayout(box)
         self.models_list = QListWidget()
-        self.models_list.setMaximumHeight(120)
+        self.models_list.setMaximumHeight(96)
         b.addWidget(self.models_list)
         col.addWidget(box)
 
         box = QGroupBox("Suites")
         b = QVBoxLayout(box)
         self.suites_list = QListWidget()
-        self.suites_list.setMaximumHeight(120)
+        self.suites_list.setMaximumHeight(96)
         b.addWidget(self.suites_list)
         col.addWidget(box)
 
@@ -183,7 +192,8 @@ class RunPage(QWidget):
         scroll.setWidget(inner)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(340)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(360)
         return scroll
 
     def _build_monitor(self) -> QWidget:
@@ -212,7 +222,13 @@ class RunPage(QWidget):
         self.current = QLabel("")
         self.current.setObjectName("muted")
         col.addWidget(self.current)
-        self.cell_table = make_table(CELL_COLUMNS, stretch=2)
+        self.cell_table = make_table(CELL_COLUMNS, stretch=None)
+        header = self.cell_table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(2, header.ResizeMode.Fixed)
+        self.cell_table.setColumnWidth(2, 130)
+        for index, tip in CELL_TIPS.items():
+            self.cell_table.horizontalHeaderItem(index).setToolTip(tip)
         col.addWidget(self.cell_table, 3)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -242,8 +258,7 @@ class RunPage(QWidget):
             models = []
         self._fill_checklist(self.models_list, [(m, f"{m}") for m in models], checked_models,
                              "No models: import one on the Models page.")
-        suites = [(f"{s.id}@{s.version}", f"{s.id} {s.version} ({len(s.active_items())} items"
-                   f"{', demonstration' if s.manifest.demonstration else ''})")
+        suites = [(f"{s.id}@{s.version}", f"{s.id} {s.version} · {len(s.active_items())} items")
                   for _, s, err in list_suites(self.ctx.ws) if s is not None]
         self._fill_checklist(self.suites_list, suites, checked_suites,
                              "No suites: import one on the Suites page.")
@@ -312,7 +327,7 @@ class RunPage(QWidget):
         if conditions is not None:
             for cond, cb in self.condition_boxes.items():
                 cb.setChecked(cond in conditions)
-        if profile is not None:
+        if profile is not None and self.profile.findData(profile) >= 0:
             self.profile.setCurrentIndex(self.profile.findData(profile))
         if corpus is not None:
             self.corpus.setCurrentIndex(max(0, self.corpus.findData(corpus)))
@@ -418,8 +433,19 @@ class RunPage(QWidget):
                 if ev.stage == "model":
                     self.current.setText(ev.message)
 
+    def _reflect_config(self, run_id: str) -> None:
+        """Show the run's own choices on the left, so a resumed run reads as what it is."""
+        run = self.ctx.store.get_run(run_id) or {}
+        cfg = run.get("config") or {}
+        self.select(models=cfg.get("models", []),
+                    suites=[f"{s['id']}@{s['version']}" for s in cfg.get("suites", [])],
+                    conditions=cfg.get("conditions", []), profile=cfg.get("profile"),
+                    corpus=cfg.get("corpus"))
+        self.operator.setText(run.get("operator") or "")
+
     def _start_cells(self, run_id: str, totals: dict, done: dict) -> None:
         self.run_id = run_id
+        self._reflect_config(run_id)
         self.run_label.setText(f"Run {run_id}")
         total = sum(totals.values())
         stored = sum(done.values())
@@ -433,11 +459,10 @@ class RunPage(QWidget):
             self.cells[key] = state
             self.cell_rows[key] = row
             self.cell_table.setItem(row, 0, QTableWidgetItem(key[0]))
-            self.cell_table.setItem(row, 1, QTableWidgetItem(CONDITION_LABELS.get(key[1], key[1])))
+            self.cell_table.setItem(row, 1, QTableWidgetItem(CONDITION_SHORT.get(key[1], key[1])))
             bar = QProgressBar()
             bar.setRange(0, max(1, state.total))
             bar.setValue(state.done)
-            bar.setMinimumWidth(160)
             self.cell_table.setCellWidget(row, 2, bar)
             self._paint_cell(key)
 

@@ -158,13 +158,13 @@ class SuitesPage(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         self.suites_table = make_table(("Suite", "Version", "Items", "MCQ", "Open", "Status"),
                                        stretch=5)
-        self.items_table = make_table(("Item", "Kind", "Topic / category"), stretch=2)
+        self.items_table = make_table(("Item", "Kind", "Topic"), stretch=2)
         self.item_view = QTextBrowser()
         self.item_view.setOpenExternalLinks(False)
         split.addWidget(self.suites_table)
         split.addWidget(self.items_table)
         split.addWidget(self.item_view)
-        split.setSizes([420, 300, 520])
+        split.setSizes([500, 270, 560])
         lay.addWidget(split, 1)
         self.suites_table.itemSelectionChanged.connect(self._show_items)
         self.items_table.itemSelectionChanged.connect(self._show_item)
@@ -218,7 +218,10 @@ class SuitesPage(QWidget):
         item_id = selected_key(self.items_table)
         if suite is None or item_id is None:
             return
-        self.item_view.setHtml(item_html(suite.item(item_id)))
+        try:
+            self.item_view.setHtml(item_html(suite.item(item_id)))
+        except KeyError:  # a selection left over from another suite
+            self.item_view.clear()
 
     def import_suite_dialog(self) -> None:
         dlg = ImportSuiteDialog(self)
@@ -258,9 +261,10 @@ class SuitesPage(QWidget):
         self.corpora_table = make_table(("Corpus", "Documents", "Chunks", "Updated", "Embedder"),
                                         stretch=4)
         self.docs_table = make_table(("Document", "Title", "Chunks", "Tokens", "sha256",
-                                      "Source"), stretch=5)
+                                      "Source"), stretch=1)
         split.addWidget(self.corpora_table)
         split.addWidget(self.docs_table)
+        split.setSizes([150, 500])
         lay.addWidget(split, 1)
         self.corpora_table.itemSelectionChanged.connect(self._show_docs)
         return w

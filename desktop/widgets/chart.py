@@ -79,4 +79,8 @@ class MetricsChart(FigureCanvasQTAgg):
             for side in ("top", "right"):
                 ax.spines[side].set_visible(False)
         axes[0].legend(fontsize=8, frameon=False, loc="upper left")
+        n = sorted({x.n_items for x in cells})
+        self.figure.suptitle(f"Bars: point estimate · whiskers: 95% bootstrap interval · "
+                             f"n = {', '.join(map(str, n))} items per cell",
+                             fontsize=8, color="#5b6b79")
         self.draw_idle()

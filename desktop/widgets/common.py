@@ -29,7 +29,7 @@ def pct(est: Any, interval: bool = True) -> str:
     text = f"{100 * value:.1f}%"
     low, high = getattr(est, "low", None), getattr(est, "high", None)
     if interval and low is not None and high is not None:
-        text += f"  [{100 * low:.1f}–{100 * high:.1f}]"
+        text += f" [{100 * low:.0f}–{100 * high:.0f}]"
     return text
 
 
@@ -40,6 +40,16 @@ def num(value: Any, digits: int = 2) -> str:
     if value is None:
         return DASH
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def est_num(est: Any, digits: int = 2) -> str:
+    """A non-rate Estimate (e.g. mean harmfulness 1-5) as 'value [low–high]'."""
+    if est is None or getattr(est, "value", None) is None:
+        return DASH
+    text = f"{est.value:.{digits}f}"
+    if est.low is not None and est.high is not None:
+        text += f" [{est.low:.{digits - 1}f}–{est.high:.{digits - 1}f}]"
+    return text
 
 
 def human_bytes(n: int | None) -> str:
@@ -114,6 +124,11 @@ def fill_table(table: QTableWidget, rows: Iterable[Sequence[Any]],
     rows = list(rows)
     sorting = table.isSortingEnabled()
     table.setSortingEnabled(False)
+    # Drop the old selection silently: detail views must not look up old keys mid-refill,
+    # and selecting row 0 afterwards must count as a change.
+    table.blockSignals(True)
+    table.clearSelection()
+    table.setCurrentItem(None)
     table.setRowCount(len(rows))
     danger = set(danger_cols)
     for r, row in enumerate(rows):
@@ -124,6 +139,7 @@ def fill_table(table: QTableWidget, rows: Iterable[Sequence[Any]],
             if c == 0 and keys is not None:
                 item.setData(Qt.ItemDataRole.UserRole, keys[r])
             table.setItem(r, c, item)
+    table.blockSignals(False)
     table.setSortingEnabled(sorting)
 
 
