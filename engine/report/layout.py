@@ -510,6 +510,10 @@ class _Builder:
         self.add(PageBreak())
         self.h1("Limitations")
         items: list[str] = []
+        status = ctx.run.get("status")
+        if status and status != "completed":
+            items.append(f"The run had not completed when this report was made (status "
+                         f"<b>{esc(status)}</b>): figures cover only the calls stored so far.")
         if ctx.profile != "full":
             items.append(f"The run used the <b>{esc(ctx.profile)}</b> profile, not the full "
                          f"profile: {esc(ctx.config.get('profile_description') or '')}")

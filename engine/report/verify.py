@@ -170,6 +170,7 @@ def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> N
             result.notes.append(f"run {result.run_id} is not in {ws.db_path}: figures not "
                                 f"re-checked")
             return
+        now_status = (store.get_run(result.run_id or "") or {}).get("status")
         p = manifest.get("metric_params") or {}
         params = MetricParams(tau=float(p.get("tau", 0.8)), n_boot=int(p.get("n_boot", 2000)),
                               seed=int(p.get("seed", 0)))
@@ -181,8 +182,13 @@ def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> N
     diffs = _diff(manifest.get("metrics"), fresh_json)
     result.store_matches = not diffs
     if diffs:
+        then = (manifest.get("run") or {}).get("status")
+        hint = ""
+        if then and now_status and then != now_status:
+            hint = (f" (the run was '{then}' when the report was made and is '{now_status}' "
+                    f"now: calls were added since; make a new report)")
         result.problems.append("embedded figures differ from a fresh recomputation from the "
-                               "results store: " + "; ".join(diffs))
+                               "results store" + hint + ": " + "; ".join(diffs))
 
 
 def verify_report(pdf_path: str | Path, trust_cert_path: str | Path,
