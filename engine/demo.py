@@ -6,22 +6,18 @@ conditions, a summary table, then one signed and verified PDF per candidate.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from rich.console import Console
 
+from engine.errors import SafeVetError
 from engine.events import ProgressEvent
 from engine.workspace import ASSETS_DIR, Workspace
 
 DEMO_MODELS = ["smollm2-135m-fp32", "smollm2-135m-int8"]
 DEMO_SUITES = ["demo-radiology-mcq", "demo-open-safety"]
 DEMO_CORPUS = "demo-radiology"
-DEMO_KEY_NAME = "demo-signing.p12"
-# The demo key protects nothing real; its passphrase is documented so the demo can run
-# unattended. Real keys come from `safevet keys init` with a prompted passphrase.
-DEMO_PASSPHRASE = "safevet-demo-key"
 
 
 def _printer(console: Console):
@@ -57,7 +53,9 @@ def run_demo(ws: Workspace, console: Console) -> None:
     t = time.perf_counter()
     report = ingest_corpus(ws, [ASSETS_DIR / "corpus" / "demo-radiology"], DEMO_CORPUS,
                            progress=_printer(console))
-    console.print(f"{report}  ({time.perf_counter() - t:.1f} s)")
+    console.print(f"corpus {report.name}: {len(report.added)} added, {len(report.replaced)} "
+                  f"replaced, {len(report.unchanged)} unchanged documents; "
+                  f"{report.chunk_count} chunks ({time.perf_counter() - t:.1f} s)")
 
     console.rule("3. Run: 2 candidates × 2 demo suites × 6 conditions (demo profile)")
     store = ResultsStore(ws.db_path)
@@ -77,21 +75,10 @@ def run_demo(ws: Workspace, console: Console) -> None:
 
 
 def _reports(ws: Workspace, store, run_id: str, console: Console) -> None:
-    from engine.report.api import build_report, verify_report
-    from engine.report.keys import create_signing_identity
+    from engine.report.demo_support import demo_reports
 
-    passphrase = os.environ.get("SAFEVET_KEY_PASSPHRASE") or DEMO_PASSPHRASE
-    key = ws.keys_dir / DEMO_KEY_NAME
-    if not key.exists():
-        create_signing_identity("SafeVet demonstration (not for clinical use)", key, passphrase)
-        console.print(f"no signing key found: generated a DEMO key at {key} "
-                      f"(certificate {key.with_suffix('.pem')}); use `safevet keys init` for a real one")
-    else:
-        console.print(f"using demo key {key}")
-    out_dir = ws.reports_dir / run_id
-    for model in DEMO_MODELS:
-        pdf = build_report(ws, store, run_id, model, key_path=key, passphrase=passphrase,
-                           out_dir=out_dir)
-        result = verify_report(pdf, key.with_suffix(".pem"), ws=ws)
-        status = "[green]verified[/]" if result.ok else f"[red]NOT verified: {result}[/]"
-        console.print(f"{model}: {pdf} {status}")
+    reports = demo_reports(ws, store, run_id, say=console.print)
+    bad = [r for r in reports if not r.verification.ok]
+    if bad:
+        raise SafeVetError(f"{len(bad)} report(s) did not verify: "
+                           + ", ".join(str(r.path) for r in bad))

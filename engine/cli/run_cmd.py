@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -81,7 +82,24 @@ def run_with_progress(ws, store, run_id: str):
                    console=console, transient=False)
     task = bar.add_task("starting", total=None, live="")
 
+    plain = {"last": 0.0}
+
+    def plain_line(ev: ProgressEvent, live_text: str) -> None:
+        """Without a terminal (a log file, CI) the bar cannot redraw: print a line now and then."""
+        now = time.monotonic()
+        if now - plain["last"] < 15 and ev.done != ev.total:
+            return
+        plain["last"] = now
+        eta = ev.data.get("eta_seconds")
+        console.print(f"  {ev.done}/{ev.total} calls · {ev.data.get('model')} · "
+                      f"{ev.data.get('condition')} · ETA {eta / 60:.1f} min {live_text}"
+                      if eta is not None else f"  {ev.done}/{ev.total} calls {live_text}")
+
     def on_event(ev: ProgressEvent) -> None:
+        if ev.total is not None and ev.stage == "call" and not console.is_terminal:
+            live = ev.data.get("live") or {}
+            plain_line(ev, " ".join(f"{k}={v:.2f}" for k, v in live.items()
+                                    if isinstance(v, (int, float))))
         if ev.total is not None:
             live = ev.data.get("live") or {}
             live_text = " ".join(f"{k}={v:.2f}" for k, v in live.items()
