@@ -108,6 +108,11 @@ class CandidateModel:
                                f"{choice.notice or 'no CUDA provider'}")
         self.batch_size = max(1, batch_size)
         self.reuse_prefix = True
+        # int8 MatMulNBits (accuracy_level 4) quantises activations at run time, so a
+        # last-bit change in float rounding (as padding causes) can flip a rounding and
+        # move logits by ~0.5. Its batches therefore hold only prompts of equal length,
+        # which is bitwise identical to one at a time; fp32 pads freely (|diff| ~1e-5).
+        self.pad_free_batches = manifest.precision == "int8"
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or physical_cores()
@@ -276,8 +281,10 @@ class CandidateModel:
             cur = batches[-1] if batches else None
             if cur is not None:
                 width = lengths[i]  # sorted ascending: the newcomer is the widest
-                fits = (len(cur) < self.batch_size and (len(cur) + 1) * width <= max_tokens
-                        and width <= lengths[cur[0]] * 1.25 + 8)
+                similar = (width == lengths[cur[0]] if self.pad_free_batches
+                           else width <= lengths[cur[0]] * 1.25 + 8)
+                fits = (similar and len(cur) < self.batch_size
+                        and (len(cur) + 1) * width <= max_tokens)
                 if fits:
                     cur.append(i)
                     continue
