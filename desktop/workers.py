@@ -44,6 +44,8 @@ class EngineTask(QRunnable):
         self.fn = fn
         self.cancel_token = CancelToken()
         self.signals = TaskSignals()
+        # Set on the UI thread once every slot of `finished` has run (see TaskRunner._done).
+        self.completed = False
 
     def cancel(self) -> None:
         """Ask the engine to stop after the call in flight (checked between calls)."""
@@ -108,6 +110,7 @@ class TaskRunner(QObject):
         return self.start(task)
 
     def _done(self, task: EngineTask) -> None:
+        task.completed = True
         self._active.discard(task)
         if not self._active:
             self.busy_changed.emit(False)

@@ -9,7 +9,7 @@ from PySide6.QtGui import QDesktopServices
 
 from engine.runs.executor import create_run, execute_run
 from tests.test_desktop_support import LONG, SUITE_ID, desk_ws, window  # noqa: F401
-from tests.test_desktop_support import error_dialogs
+from tests.test_desktop_support import error_dialogs, wait_task
 
 PASSPHRASE = "correct horse battery"
 
@@ -37,8 +37,7 @@ def _completed_run(win, name: str) -> str:
 
 
 def _wait(qtbot, task) -> None:
-    with qtbot.waitSignal(task.signals.finished, timeout=LONG):
-        pass
+    wait_task(qtbot, task)
 
 
 def test_generate_sign_verify_and_open(window, qtbot, tmp_path):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QProgressBar
 from engine.store.db import ResultsStore
 from tests.test_desktop_support import LONG, SUITE_ID as MCQ, desk_ws, window  # noqa: F401
 from tests.test_desktop_support import error_dialogs as _error_dialogs
+from tests.test_desktop_support import wait_task
 
 
 def _bars_full(page) -> bool:
@@ -62,14 +63,10 @@ def test_small_run_reaches_100_percent_and_results_appear(window, qtbot, tmp_pat
 
     # exports are the engine's own JSON / CSV
     out_json, out_csv = tmp_path / "run.json", tmp_path / "run.csv"
-    task = results.export_json(str(out_json))
-    with qtbot.waitSignal(task.signals.finished, timeout=LONG):
-        pass
+    wait_task(qtbot, results.export_json(str(out_json)))
     data = json.loads(out_json.read_text())
     assert data["run"]["id"] == outcome.run_id and len(data["calls"]) == 8
-    task = results.export_csv(raw=False, path=str(out_csv))
-    with qtbot.waitSignal(task.signals.finished, timeout=LONG):
-        pass
+    wait_task(qtbot, results.export_csv(raw=False, path=str(out_csv)))
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert {r["condition"] for r in rows} == {"closed_book", "clean_evidence"}
 
@@ -156,8 +153,7 @@ def test_bug_in_worker_is_reported_without_traceback(qtbot, workspace):
         raise ZeroDivisionError("division by zero")
 
     task = runner.submit("Broken", boom, on_failure=lambda t, m: failures.append((t, m)))
-    with qtbot.waitSignal(task.signals.finished, timeout=LONG):
-        pass
+    wait_task(qtbot, task)
     assert failures and failures[0][0] == "Broken"
     assert "ZeroDivisionError" in failures[0][1] and "Traceback" not in failures[0][1]
     runner.wait()

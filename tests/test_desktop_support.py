@@ -35,6 +35,12 @@ def write_short_suite(ws, n: int = 40, suite_id: str = SUITE_ID):
                        license="test", source="written by the desktop tests")
 
 
+def wait_task(qtbot, task, timeout: int = LONG) -> None:
+    """Wait until a task ended and the page handled its result (no race with fast tasks)."""
+    assert task is not None
+    qtbot.waitUntil(lambda: task.completed, timeout=timeout)
+
+
 def error_dialogs() -> list[QMessageBox]:
     return [w for w in QApplication.topLevelWidgets()
             if isinstance(w, QMessageBox) and w.objectName() == "errorDialog" and w.isVisible()]

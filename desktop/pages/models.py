@@ -268,8 +268,6 @@ class ModelsPage(QWidget):
             on_failure=failed)
 
     def remove_selected(self) -> None:
-        from engine.models.registry import remove_model
-
         name = selected_key(self.table)
         if not name:
             return
@@ -278,9 +276,15 @@ class ModelsPage(QWidget):
                                 f"Stored run results that used it are kept.") \
                 != QMessageBox.StandardButton.Yes:
             return
+        self.remove(name)
+
+    def remove(self, name: str):
+        """Delete a registered model (after the user confirmed) in a worker."""
+        from engine.models.registry import remove_model
+
         ws = self.ctx.ws
         self._set_busy(True, f"Removing {name}…")
-        self.ctx.runner.submit(
+        return self.ctx.runner.submit(
             f"Remove model {name}", lambda progress, cancel: remove_model(ws, name),
             on_success=lambda _: (self.hash_status.pop(name, None),
                                   self._set_busy(False, f"Removed {name}."),
