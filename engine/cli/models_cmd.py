@@ -69,7 +69,8 @@ def list_cmd() -> None:
 
 @app.command("show")
 def show_cmd(name: str,
-             as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON")) -> None:
+             as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON")
+             ) -> None:
     """Show one model's manifest."""
     from engine.models.registry import get_manifest
     m = get_manifest(workspace(), name)
@@ -94,7 +95,8 @@ def show_cmd(name: str,
 
 
 @app.command("verify")
-def verify_cmd(name: Optional[str] = typer.Argument(None, help="Model name (default: all)")) -> None:
+def verify_cmd(name: Optional[str] = typer.Argument(None, help="Model name (default: all)")
+               ) -> None:
     """Re-hash every file of a model (or all models) against its manifest."""
     from engine.models.registry import list_models, verify_model
     ws = workspace()

@@ -13,13 +13,16 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from engine.errors import IntegrityError, NotFoundError, SafeVetError
+from engine.errors import IntegrityError, NotFoundError
 from engine.events import ProgressCallback, emit
 from engine.hashing import sha256_file
 from engine.models.manifest import MANIFEST_FILE, ModelManifest, check_name
 from engine.workspace import Workspace
+
+if TYPE_CHECKING:
+    from engine.models.runtime import CandidateModel
 
 
 def model_dir(ws: Workspace, name: str) -> Path:
@@ -113,11 +116,8 @@ def verify_model(ws: Workspace, name: str, progress: Optional[ProgressCallback] 
     return verify_files(ws, name, use_cache=False, progress=progress)
 
 
-def load_model(ws: Workspace, name: str, provider: str = "auto"):
-    """Verify and open a candidate model for scoring and generation.
-
-    Returns an `engine.models.runtime.CandidateModel`.
-    """
+def load_model(ws: Workspace, name: str, provider: str = "auto") -> "CandidateModel":
+    """Verify the model's files against its manifest, then open it for scoring and generation."""
     from engine.models.runtime import CandidateModel
     manifest = verify_files(ws, name, use_cache=True)
     return CandidateModel(model_dir(ws, name), manifest, provider=provider)
@@ -138,6 +138,3 @@ def folder_size(ws: Workspace, name: str) -> int:
     folder = model_dir(ws, name)
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
-
-__all__ = ["list_models", "get_manifest", "load_model", "verify_model", "remove_model",
-           "has_model", "model_dir", "SafeVetError"]

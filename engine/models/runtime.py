@@ -67,7 +67,7 @@ class GenerationSettings:
 class Generation:
     text: str
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int            # tokens the model produced, counting an end-of-turn token
     latency_ms: float
     finish_reason: str                # "stop" (end of turn / stop string), "length", "context"
 
@@ -164,7 +164,8 @@ class CandidateModel:
         self._prefix_cache: _PrefixCache | None = None
 
     # ------------------------------------------------------------------ text
-    def render_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    def render_chat(self, messages: list[dict[str, str]],
+                    add_generation_prompt: bool = True) -> str:
         st = self.manifest.special_tokens
         return chat.render_chat(self.manifest.chat_template, messages, add_generation_prompt,
                                 bos_token=st.bos_token or "", eos_token=st.eos_token or "",
@@ -218,7 +219,8 @@ class CandidateModel:
             return cache.past
         n = len(prefix)
         start, past = 0, None
-        if cache is not None and len(cache.tokens) < n and prefix[:len(cache.tokens)] == cache.tokens:
+        if cache is not None and len(cache.tokens) < n \
+                and prefix[:len(cache.tokens)] == cache.tokens:
             start, past = len(cache.tokens), cache.past
         ids = np.asarray([prefix[start:]], dtype=np.int64)
         _, past = self._forward(ids, np.ones((1, n), np.int64), np.arange(start, n)[None], past)
