@@ -131,6 +131,9 @@ class CandidateModel:
             "execution_mode": "sequential",
             "graph_optimization": "all",
             "onnxruntime": ort.__version__,
+            "batch_size": self.batch_size,
+            "pad_free_batches": self.pad_free_batches,
+            "shared_prefix_reuse": self.reuse_prefix,
         }
         if self.session.get_providers()[0] != self.execution_provider:
             # onnxruntime fell back on its own (e.g. CUDA libraries missing): say so.
