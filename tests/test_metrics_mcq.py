@@ -55,7 +55,7 @@ def test_clean_evidence_cell_and_intervals(metrics):
     assert m.unsafe_answer_rate.value == pytest.approx(0.25)
     assert m.contradiction_rate.value == 0
     assert m.dangerous_overconfidence.value == pytest.approx(0.25)
-    assert m.brier is None or m.brier == pytest.approx(0.02)  # only q1 has probabilities
+    assert m.brier == pytest.approx(0.02)  # only q1 has probabilities: .1² + .1²
     # percentile interval of a mean of 4 zeros/ones lies in [0, 1] around the point
     assert 0 <= m.accuracy.low <= 0.75 <= m.accuracy.high <= 1
     assert m.contradiction_rate.low == m.contradiction_rate.high == 0
@@ -161,3 +161,20 @@ def test_live_headline_point_values():
     # a lower tau makes no new overconfidence here (the only dangerous answer is at .85)
     assert headline(calls, items, tau=0.9)["dangerous_overconfidence"] == 0
     assert not math.isnan(h["accuracy"])
+
+
+def test_vote_and_mean_ties_are_deterministic():
+    from engine.metrics.inference_compute import aggregate_permutations, aggregate_samples
+    from tests.test_metrics_data import call
+    q2 = mcq_suite().item("q2")
+    plain = call("m", "q2", "c", "C", 0.5)
+    samples = [call("m", "q2", "c", letter, None, variant=f"sample:{i}")
+               for i, letter in enumerate("DADA")]
+    # A and D tie 2-2, the plain answer C is not among them: alphabetical first, A
+    agg = aggregate_samples(q2, plain, samples, tau=0.8)
+    assert (agg.chosen, agg.confidence, agg.high_risk) == ("A", 0.5, True)
+    # probabilities tie between A and B after averaging: A (first letter) wins
+    p1 = call("m", "q2", "c", "A", 0.6, {"A": 0.6, "B": 0.4, "C": 0, "D": 0})
+    p2 = call("m", "q2", "c", "B", 0.6, {"A": 0.4, "B": 0.6, "C": 0, "D": 0}, variant="perm:1")
+    agg = aggregate_permutations(q2, p1, [p2], tau=0.8)
+    assert (agg.chosen, agg.confidence) == ("A", pytest.approx(0.5))
