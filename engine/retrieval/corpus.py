@@ -147,13 +147,13 @@ class Corpus:
         self.ws = ws
         self.name = check_name(name)
         self.folder = corpus_dir(ws, name)
-        existing = _read_manifest(self.folder)
-        if existing is None and not create:
+        if _read_manifest(self.folder) is None and not create:
             raise NotFoundError(f"no corpus named '{name}' in {ws.corpora_dir} "
                                 f"(known: {', '.join(m.name for m in list_corpora(ws)) or 'none'})")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = StoreLock(self.folder, f"corpus '{name}'").acquire()
         try:
+            existing = _read_manifest(self.folder)  # re-read: it may have changed before the lock
             self.embedder = embedder or load_default_embedder(ws)
             if existing is not None:
                 want = settings or existing.chunking
@@ -186,6 +186,7 @@ class Corpus:
     # -- lifecycle ---------------------------------------------------------
     def close(self) -> None:
         self._lock.release()
+        self._closed = True
 
     def __del__(self) -> None:  # a forgotten close() must not keep the store locked
         lock = getattr(self, "_lock", None)
@@ -209,6 +210,8 @@ class Corpus:
 
     def query(self, text: str, k: int) -> list[RetrievedChunk]:
         """The k chunks nearest to `text`, best first."""
+        if getattr(self, "_closed", False):
+            raise SafeVetError(f"corpus '{self.name}' was closed; open it again to query it")
         n = min(int(k), self.count)
         if n <= 0 or not text.strip():
             return []
