@@ -36,9 +36,11 @@ sys.dont_write_bytecode = True  # a __pycache__ in the bundle would be an unlist
 sys.path.insert(0, str(HERE))
 import bundle_manifest as bm  # noqa: E402
 
-# The one `pip check` complaint a GPU bundle is expected to give: chromadb declares
-# onnxruntime, and onnxruntime-gpu (which provides the same `onnxruntime` module) stands in.
+# The `pip check` complaints a GPU bundle is expected to give: chromadb and safevet itself
+# declare onnxruntime, and onnxruntime-gpu (which provides the same `onnxruntime` module)
+# stands in. Any other line, or these lines on a CPU bundle, is a real problem.
 GPU_EXPECTED_PIP_CHECK = "requires onnxruntime, which is not installed"
+GPU_EXPECTED_DECLARERS = ("chromadb", "safevet")
 
 
 class InstallError(Exception):
@@ -80,7 +82,8 @@ def pip_check_problems(output: str, gpu: bool) -> list[str]:
         line = line.strip()
         if not line or line.startswith("No broken requirements"):
             continue
-        if gpu and line.startswith("chromadb ") and line.endswith(GPU_EXPECTED_PIP_CHECK + "."):
+        if (gpu and line.split(" ", 1)[0] in GPU_EXPECTED_DECLARERS
+                and line.endswith(GPU_EXPECTED_PIP_CHECK + ".")):
             continue
         problems.append(line)
     return problems

@@ -213,10 +213,11 @@ def test_check_against_lock_catches_every_kind_of_drift():
                                      lock, gpu=False))
 
 
-def test_pip_check_tolerates_only_the_gpu_chromadb_line():
+def test_pip_check_tolerates_only_the_gpu_onnxruntime_lines():
     line = "chromadb 1.5.9 requires onnxruntime, which is not installed."
-    assert inst.pip_check_problems(f"{line}\n", gpu=True) == []
-    assert inst.pip_check_problems(f"{line}\n", gpu=False) == [line]
+    own = "safevet 0.1.0 requires onnxruntime, which is not installed."
+    assert inst.pip_check_problems(f"{own}\n{line}\n", gpu=True) == []
+    assert inst.pip_check_problems(f"{own}\n{line}\n", gpu=False) == [own, line]
     other = "transformers 4.57.6 requires tokenizers, which is not installed."
     assert inst.pip_check_problems(f"{line}\n{other}\n", gpu=True) == [other]
     assert inst.pip_check_problems("No broken requirements found.\n", gpu=False) == []
