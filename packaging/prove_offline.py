@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 INET_CONNECT = re.compile(r"connect\(\d+, \{sa_family=AF_INET6?\b")
+INET_DEST = re.compile(r"sin6?_port=htons\((\d+)\).*?(?:inet_addr|inet_pton\(AF_INET6?, )\(?\"([^\"]+)\"")
 UNIX_CONNECT = re.compile(r"connect\(\d+, \{sa_family=AF_UNIX, sun_path=\"([^\"]*)\"")
 
 
@@ -123,15 +124,20 @@ class Prover:
         return folder
 
     def connects(self) -> dict:
-        inet, unix = [], {}
+        inet, unix, per_step, dests = [], {}, {}, {}
         for trace in sorted(self.work.glob("*.strace")):
             for line in trace.read_text(errors="replace").splitlines():
                 if INET_CONNECT.search(line):
                     inet.append(f"{trace.name}: {line}")
+                    per_step[trace.stem] = per_step.get(trace.stem, 0) + 1
+                    d = INET_DEST.search(line)
+                    key = f"{d.group(2)}:{d.group(1)}" if d else "?"
+                    dests[key] = dests.get(key, 0) + 1
                 m = UNIX_CONNECT.search(line)
                 if m:
                     unix[m.group(1)] = unix.get(m.group(1), 0) + 1
-        return {"inet_connect_calls": len(inet), "inet_examples": inet[:20],
+        return {"inet_connect_calls": len(inet), "inet_by_step": per_step,
+                "inet_by_destination": dests, "inet_examples": inet[:20],
                 "unix_connect_calls": unix}
 
     def run(self) -> dict:
