@@ -43,6 +43,15 @@ GPU_EXPECTED_PIP_CHECK = "requires onnxruntime, which is not installed"
 GPU_EXPECTED_DECLARERS = ("chromadb", "safevet")
 
 
+# onnxruntime 1.31.1 (PyPI, Linux) carries Microsoft 1DS telemetry: running a real model
+# resolves mobile.events.data.microsoft.com (seen with strace inside unshare -n).
+# ORT_DISABLE_TELEMETRY=1 stops it, but only if set before onnxruntime is imported, so the
+# installer puts it in a .pth file of SafeVet's own venv: every Python process started from
+# that venv (safevet, safevet-desktop, scripts) has it before any import.
+PTH_NAME = "00-safevet-offline.pth"
+PTH_LINE = 'import os; os.environ["ORT_DISABLE_TELEMETRY"] = "1"\n'
+
+
 class InstallError(Exception):
     pass
 
@@ -55,7 +64,7 @@ def offline_env(home: Path | None) -> dict[str, str]:
     """The environment every step runs in: pip cannot reach an index, libraries stay offline."""
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("PIP_") or k in ("HF_ENDPOINT",))}
-    env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1",
+    env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "ORT_DISABLE_TELEMETRY": "1",
                 "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
                 "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "ANONYMIZED_TELEMETRY": "False", "DO_NOT_TRACK": "1",
@@ -165,6 +174,10 @@ class Installer:
             cmd += ["-r", HERE / f]
         say(f"pip install --no-index --no-deps --require-hashes -r {' -r '.join(files)}")
         run(cmd, self.env, "installing the wheels")
+        site = run([self.bin / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                   self.env, "locating site-packages", capture=True).strip().splitlines()[-1]
+        (Path(site) / PTH_NAME).write_text(PTH_LINE)
+        say(f"wrote {PTH_NAME}: ORT_DISABLE_TELEMETRY=1 for every process of this venv")
 
     # 3
     def source(self) -> None:
@@ -192,10 +205,15 @@ class Installer:
                  "for d in ('onnxruntime', 'onnxruntime-gpu'):\n"
                  "    try: m.version(d); have.append(d)\n"
                  "    except m.PackageNotFoundError: pass\n"
+                 "import os\n"
                  "print(json.dumps({'ort': have, 'providers': onnxruntime.get_available_providers(),"
-                 " 'assets': str(w.ASSETS_DIR), 'assets_ok': w.ASSETS_DIR.is_dir()}))")
-        got = json.loads(run([self.bin / "python", "-c", probe], self.env, "import check",
+                 " 'assets': str(w.ASSETS_DIR), 'assets_ok': w.ASSETS_DIR.is_dir(),"
+                 " 'ort_telemetry_off': os.environ.get('ORT_DISABLE_TELEMETRY') == '1'}))")
+        probe_env = {k: v for k, v in self.env.items() if k != "ORT_DISABLE_TELEMETRY"}
+        got = json.loads(run([self.bin / "python", "-c", probe], probe_env, "import check",
                              capture=True).strip().splitlines()[-1])
+        if not got["ort_telemetry_off"]:
+            raise InstallError(f"{PTH_NAME} did not take effect: onnxruntime telemetry is on")
         want = [self.info["onnxruntime_package"]]
         if got["ort"] != want:
             raise InstallError(f"onnxruntime packages installed: {got['ort']}; expected {want}")

@@ -264,3 +264,17 @@ def test_install_sh_refuses_tampered_bundle_and_installs_nothing(bundle, tmp_pat
     assert bad.returncode == 2
     assert "REFUSED" in bad.stdout and "checksum mismatch: wheels/beta_pkg" in bad.stdout
     assert not prefix.exists()
+
+
+def test_installer_pth_turns_onnxruntime_telemetry_off_at_startup(tmp_path):
+    """The .pth the installer writes into the venv sets ORT_DISABLE_TELEMETRY=1 in every
+    process before any import (onnxruntime reads it only at import time)."""
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / inst.PTH_NAME).write_text(inst.PTH_LINE)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    code = (f"import site; site.addsitedir({str(site_dir)!r}); import os; "
+            "print(os.environ.get('ORT_DISABLE_TELEMETRY'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "1", out.stderr
+    assert inst.offline_env(None)["ORT_DISABLE_TELEMETRY"] == "1"
