@@ -17,6 +17,9 @@ OFFLINE_FLAGS: dict[str, str] = {
     "ANONYMIZED_TELEMETRY": "False",
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # onnxruntime's PyPI build carries Microsoft 1DS telemetry, which looks up a Microsoft
+    # host when a model runs; read once at import, so it must be set before onnxruntime loads.
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 
 
