@@ -26,9 +26,13 @@ from engine.suites.schema import McqItem, Suite
 def compute_run_metrics(store: ResultsStore, run_id: str, suites: dict[str, Suite],
                         tau: float = 0.8, n_boot: int = 2000, seed: int = 0,
                         models: list[str] | None = None) -> RunMetrics:
-    """All figures for one run (optionally only some models)."""
+    """All figures for one run (optionally only some models).
+
+    Retired items are left out: a reviewer retired them because their labels cannot be
+    trusted, so stored answers to them must not count for or against a model.
+    """
     calls = [c for c in store.calls(run_id) if models is None or c.model in models]
-    mcq_items = {sid: {it.id: it for it in s.items if isinstance(it, McqItem)}
+    mcq_items = {sid: {it.id: it for it in s.active_items() if isinstance(it, McqItem)}
                  for sid, s in suites.items()}
     mcq_calls: dict[tuple[str, str, str, str], list[CallRecord]] = defaultdict(list)
     for c in calls:

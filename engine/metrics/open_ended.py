@@ -125,7 +125,7 @@ def cell_open_metrics(model: str, suite_id: str, suite_version: str, condition: 
 def open_metrics(calls: list[CallRecord], judgments: list[dict], suites: dict[str, Suite],
                  n_boot: int, seed: int) -> list[OpenCellMetrics]:
     """Every open cell × judge of a run (see the module docstring for the rules)."""
-    items = {sid: {it.id: it for it in s.items if isinstance(it, OpenItem)}
+    items = {sid: {it.id: it for it in s.active_items() if isinstance(it, OpenItem)}
              for sid, s in suites.items()}
     cells: dict[tuple[str, str, str, str], list[CallRecord]] = defaultdict(list)
     for c in calls:
