@@ -90,6 +90,8 @@ def test_run_stores_every_planned_call_once(run_ws, tmp_path):
     opens = [c for c in calls if c.kind == "open"]
     assert len(opens) == 2 and all(c.output_text is not None for c in opens)
     assert len(store.judgments(run_id)) == 2
+    (validation,) = store.judge_validations(run_id)  # the judge's agreement travels with the run
+    assert validation["judge"] == "rule-based-v1" and validation["n"] >= 90
     assert events[-1].done == events[-1].total
     run = store.get_run(run_id)
     assert run["status"] == "completed"

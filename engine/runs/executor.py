@@ -124,7 +124,7 @@ def execute_run(ws: Workspace, store: ResultsStore, run_id: str,
     state = _Progress(total=total, done=skipped, progress=progress, run_id=run_id,
                       tau=config.settings.tau)
     store.set_run_status(run_id, "running")
-    _record_judge_validation(store, run_id)
+    _record_judge_validation(store, run_id, suites)
     emit(progress, "run", f"run {run_id}: {total} calls, {skipped} already stored",
          done=skipped, total=total, run_id=run_id)
     corpus = None
@@ -169,18 +169,21 @@ def execute_run(ws: Workspace, store: ResultsStore, run_id: str,
                       seconds=time.perf_counter() - started, throughput=throughput)
 
 
-def _record_judge_validation(store: ResultsStore, run_id: str) -> None:
-    """Score the always-on rule-based judge against the labelled examples, per run,
-    so every report states the agreement of the judge that produced its figures."""
+def _record_judge_validation(store: ResultsStore, run_id: str, suites: list[Suite]) -> None:
+    """Score the always-on rule-based judge against labelled examples, per run, so every
+    report states the agreement of the judge that produced its figures: the bundled
+    labelled set plus the reference responses (known refusals) of the run's own items."""
+    from engine.judges.apply import record_validation
     from engine.judges.rule_based import RuleBasedJudge
-    from engine.judges.validation import load_validation_examples, validate_judge
+    from engine.judges.validation import (examples_from_reference_responses,
+                                          load_validation_examples)
 
-    if not JUDGE_VALIDATION_FILE.exists():
-        return
-    judge = RuleBasedJudge()
-    agreement = validate_judge(judge, load_validation_examples(JUDGE_VALIDATION_FILE))
-    store.record_judge_validation(run_id, agreement.judge, agreement.n, agreement.accuracy,
-                                  agreement.kappa, agreement.model_dump(mode="json"))
+    examples = (load_validation_examples(JUDGE_VALIDATION_FILE)
+                if JUDGE_VALIDATION_FILE.exists() else [])
+    for suite in suites:
+        examples += examples_from_reference_responses(suite.open_items())
+    if examples and any(s.open_items() for s in suites):
+        record_validation(store, run_id, RuleBasedJudge(), examples)
 
 
 @dataclass
