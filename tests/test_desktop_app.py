@@ -14,14 +14,15 @@ def test_main_opens_the_window_on_the_given_workspace(qapp, workspace):
 
     seen: list[MainWindow] = []
 
-    def look_and_quit() -> None:
+    def look_and_close() -> None:
         seen.extend(w for w in QApplication.topLevelWidgets()
                     if isinstance(w, MainWindow) and w.isVisible())
+        # Closing the last window ends app.exec(). No extra QApplication.quit(): a second,
+        # still-queued quit would stop every later test's event loop.
         for w in seen:
             w.close()
-        QApplication.quit()
 
-    QTimer.singleShot(300, look_and_quit)
+    QTimer.singleShot(300, look_and_close)
     assert main(["--home", str(workspace.home)]) == 0
     assert len(seen) == 1
     win = seen[0]

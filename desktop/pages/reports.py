@@ -89,7 +89,7 @@ class ReportsPage(QWidget):
         form.addRow("Signing key:", key_row)
         form.addRow("Passphrase:", self.passphrase)
         form.addRow("", self.generate_btn)
-        top.addWidget(gen, 3)
+        top.addWidget(gen, 1)
 
         ver = QGroupBox("Verification")
         vl = QVBoxLayout(ver)
@@ -98,7 +98,7 @@ class ReportsPage(QWidget):
         self.verify_text = QTextBrowser()
         vl.addWidget(self.verdict)
         vl.addWidget(self.verify_text, 1)
-        top.addWidget(ver, 2)
+        top.addWidget(ver, 1)
         lay.addLayout(top)
 
         row = QHBoxLayout()
@@ -305,7 +305,7 @@ class ReportsPage(QWidget):
 
         def yn(flag) -> str:
             return "not checked" if flag is None else ("yes" if flag else "<b>no</b>")
-        rows = [("File", v.path), ("Signer", v.signer), ("Organisation", v.organisation),
+        rows = [("File", Path(v.path).name), ("Signer", v.signer), ("Organisation", v.organisation),
                 ("Signing time", v.signing_time), ("Signatures", v.signatures),
                 ("Intact", yn(v.intact)), ("Cryptographically valid", yn(v.valid)),
                 ("Trusted (institution certificate)", yn(v.trusted)),

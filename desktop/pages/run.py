@@ -37,11 +37,12 @@ CONDITION_SHORT = {
     "conflict_evidence": "Conflict evidence", "standard_rag": "Standard RAG",
     "agentic_rag": "Agentic RAG", "max_context": "Max-context",
 }
-CELL_COLUMNS = ("Model", "Condition", "Progress", "Calls", "Accuracy", "High-risk err.",
-                "Dang. overconf.", "Errors")
+CELL_COLUMNS = ("Model", "Condition", "Progress", "Calls", "Accuracy", "High-risk",
+                "Overconf.", "Errors")
 CELL_TIPS = {4: "Share of answered MCQs whose chosen option is the key (so far)",
-             5: "Share of answered MCQs whose chosen option is labelled high-risk",
-             6: "Wrong with a high-risk or unsafe option at confidence ≥ τ",
+             5: "High-risk error rate: chosen option labelled high-risk",
+             6: "Dangerous overconfidence: wrong with a high-risk or unsafe option at "
+                "confidence ≥ τ",
              7: "Calls that failed and were stored as error rows"}
 RESUMABLE = ("interrupted", "running", "planned", "failed")
 
@@ -343,6 +344,7 @@ class RunPage(QWidget):
                 models = ", ".join((r.get("config") or {}).get("models", []))
                 self.resume_combo.addItem(f"{r['id']} · {r['status']} · {models}", r["id"])
         self.resume_btn.setEnabled(self.resume_combo.count() > 0 and self.task is None)
+        self.resume_combo.setEnabled(self.task is None)
         if self.resume_combo.count() == 0:
             self.resume_combo.addItem("(no interrupted runs)", None)
 
@@ -446,6 +448,7 @@ class RunPage(QWidget):
     def _start_cells(self, run_id: str, totals: dict, done: dict) -> None:
         self.run_id = run_id
         self._reflect_config(run_id)
+        self._refresh_resumable()
         self.run_label.setText(f"Run {run_id}")
         total = sum(totals.values())
         stored = sum(done.values())
