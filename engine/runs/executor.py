@@ -71,7 +71,8 @@ def create_run(ws: Workspace, store: ResultsStore, *, models: list[str], suites:
                            f"need a corpus (--corpus NAME; `safevet corpus list` shows them)")
     if corpus is not None:
         from engine.retrieval.corpus import open_corpus
-        open_corpus(ws, corpus)  # raises if missing
+        with open_corpus(ws, corpus):  # raises if missing; released at once
+            pass
     config = RunConfig(
         models=models, conditions=condition_list, profile=prof.name,
         profile_description=prof.description, settings=settings, corpus=corpus,
@@ -161,6 +162,9 @@ def execute_run(ws: Workspace, store: ResultsStore, run_id: str,
     except BaseException:
         store.set_run_status(run_id, "interrupted")
         raise
+    finally:
+        if corpus is not None:
+            corpus.close()  # the store lock is released for the next process at once
     store.set_run_status(run_id, status, summary={"throughput": throughput})
     emit(progress, "run", f"run {run_id} {status}", done=state.done, total=total,
          run_id=run_id, status=status)
