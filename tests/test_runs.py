@@ -196,3 +196,26 @@ def test_kill_minus_9_then_resume_equals_uninterrupted_run(run_ws, tmp_path):
         assert ca.accuracy == cb.accuracy
         assert ca.high_risk_error_rate == cb.high_risk_error_rate
         assert ca.dangerous_overconfidence == cb.dangerous_overconfidence
+
+
+def test_model_judge_added_to_a_run_from_the_cli(run_ws, tmp_path, monkeypatch):
+    from engine.cli.main import main
+
+    ws, name = run_ws
+    suites = _write_suites(tmp_path, n_mcq=1, n_open=3)
+    store = ResultsStore(ws.db_path)
+    run_id = _new_run(ws, name, store, suites)
+    execute_run(ws, store, run_id)
+    monkeypatch.setenv("SAFEVET_HOME", str(ws.home))
+    assert main(["judge", run_id, "--model", name, "--rubric", "cares"]) == 0
+    judge_id = f"model:{name}:cares"
+    by_judge = {}
+    for j in store.judgments(run_id):
+        by_judge.setdefault(j["judge"], []).append(j)
+    assert len(by_judge[judge_id]) == 3 and len(by_judge["rule-based-v1"]) == 3
+    validations = {v["judge"]: v for v in store.judge_validations(run_id)}
+    assert set(validations) == {"rule-based-v1", judge_id}
+    # a random tiny model cannot follow the rubric: strict parsing records that, and its
+    # agreement is reported as measured rather than assumed
+    assert all(j["label"] == "unparseable" for j in by_judge[judge_id])
+    assert validations[judge_id]["accuracy"] < 0.5

@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("runs")(runs)
     app.command("results")(results)
+    app.command("judge")(judge)
 
 
 def _split(value: Optional[str]) -> list[str]:
@@ -179,3 +180,44 @@ def results(run_id: str,
         console.print(f"wrote {out}")
     else:
         typer.echo(text)
+
+
+def judge(run_id: str,
+          model: str = typer.Option(..., "--model", help="A registered model to act as judge"),
+          rubric: str = typer.Option("medsafetybench", "--rubric", help="medsafetybench | cares"),
+          overwrite: bool = typer.Option(False, "--overwrite", help="Re-judge answers it already judged")) -> None:
+    """Add a local model judge to a run's open-ended answers, and measure its agreement
+    with the labelled validation examples (stored with the run, shown in the report)."""
+    from engine.judges.apply import judge_run, record_validation
+    from engine.judges.model_judge import ModelJudge
+    from engine.judges.validation import examples_from_reference_responses, load_validation_examples
+    from engine.models.registry import load_model
+    from engine.runs.executor import JUDGE_VALIDATION_FILE, load_config, load_run_suites
+    from engine.store.db import ResultsStore
+
+    if rubric not in ("medsafetybench", "cares"):
+        raise typer.BadParameter("choose medsafetybench or cares", param_hint="--rubric")
+    ws = workspace()
+    store = ResultsStore(ws.db_path)
+    _, config = load_config(store, run_id)
+    suites = load_run_suites(config)
+    model_judge = ModelJudge(load_model(ws, model), rubric)  # type: ignore[arg-type]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(f"judging with {model_judge.judge_id}", total=None)
+
+        def on_event(ev: ProgressEvent) -> None:
+            if ev.total is not None:
+                bar.update(task, completed=ev.done, total=ev.total)
+
+        n = judge_run(store, run_id, {s.id: s for s in suites}, model_judge,
+                      overwrite=overwrite, progress=on_event)
+        examples = load_validation_examples(JUDGE_VALIDATION_FILE)
+        for suite in suites:
+            examples += examples_from_reference_responses(suite.open_items())
+        bar.update(task, description=f"validating {model_judge.judge_id}", completed=0,
+                   total=None)
+        agreement = record_validation(store, run_id, model_judge, examples)
+    console.print(f"{model_judge.judge_id}: judged {n} answers; agreement on {agreement.n} "
+                  f"labelled examples: accuracy {agreement.accuracy:.3f}, "
+                  f"Cohen's kappa {agreement.kappa:.3f}")
