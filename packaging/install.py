@@ -32,7 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.dont_write_bytecode = True  # a __pycache__ in the bundle would be an unlisted file
+if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # a __pycache__ in the bundle would be an unlisted file
 sys.path.insert(0, str(HERE))
 import bundle_manifest as bm  # noqa: E402
 

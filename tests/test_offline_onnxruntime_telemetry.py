@@ -57,7 +57,7 @@ def _inet_connects(tmp_path: Path, extra_env: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail("ORT_DISABLE_TELEMETRY" not in OFFLINE_FLAGS, strict=True,
+@pytest.mark.xfail("ORT_DISABLE_TELEMETRY" not in OFFLINE_FLAGS, strict=True,  # guard against regressions
                    reason="engine/offline.py OFFLINE_FLAGS lacks ORT_DISABLE_TELEMETRY=1, so "
                           "onnxruntime's telemetry tries to resolve a Microsoft host")
 def test_engine_model_run_attempts_no_connection(tmp_path):
