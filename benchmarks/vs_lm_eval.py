@@ -324,7 +324,7 @@ def measure(args) -> None:
         ids_files[name] = str(task_dir / f"{name}.ids.json")
         Path(ids_files[name]).write_text(json.dumps(sets[name]))
 
-    report: dict = {"loadavg": {"start": loadavg()}}
+    report: dict = {"loadavg": {"start": loadavg()}, "code": git_head()}
     log(f"matmul peak (load {loadavg()})")
     peak = measure_peak(args.repeats)
     report["loadavg"]["after_peak"] = loadavg()
@@ -366,6 +366,13 @@ def measure(args) -> None:
                     mine["score_s"] += r["score_s"]
                     mine["e2e_s"] += r["e2e_s"]
         report["loadavg"][f"round {rnd} after lm-eval"] = loadavg()
+        if rnd == args.repeats:  # the peak again at the end: the best of both is the figure
+            log(f"matmul peak again (load {loadavg()})")
+            again = measure_peak(args.repeats)
+            peak["at_start"], peak["at_end"] = round(peak["gflops"]), round(again["gflops"])
+            if again["gflops"] > peak["gflops"]:
+                peak.update({k: again[k] for k in ("gflops", "per_size")})
+            report["loadavg"]["after peak again"] = loadavg()
         if rnd < args.repeats:  # a table so far, in case the run is cut short
             print_table(args, model, manifest, sets, names, sv, le, peak, letter_ids, report,
                         final=False)
@@ -399,8 +406,10 @@ def print_table(args, model, manifest, sets, names, sv, le, peak, letter_ids, re
       f"{model.execution_provider}, intra-op threads {model.session_info.get('intra_op_threads')}; "
       f"lm-eval: HFLM torch {le['torch']} CPU fp32, {le['torch_threads']} threads "
       f"(model load {le['load_s']:.1f} s, not counted)")
-    w(f"matmul peak: {gflops:.0f} GFLOP/s fp32 (numpy GEMM, best of sizes {peak['per_size']}; "
-      f"{peak.get('blas', '?')})")
+    w(f"matmul peak: {gflops:.0f} GFLOP/s fp32 (numpy GEMM, best of sizes {peak['per_size']}"
+      + (f"; {peak['at_start']} at start, {peak['at_end']} at end" if "at_end" in peak else "")
+      + f"; {peak.get('blas', '?')})")
+    w(f"code at start: {report.get('code', '?')}")
     w(f"machine: {os.cpu_count()} logical CPUs; load average (1/5/15 min) -- "
       + "; ".join(f"{k}: {v}" for k, v in report["loadavg"].items()))
     w("")
@@ -491,6 +500,17 @@ def print_table(args, model, manifest, sets, names, sv, le, peak, letter_ids, re
     else:
         (args.cache / "partial_table.txt").write_text(text + "\n")
         log(f"table so far in {args.cache / 'partial_table.txt'}")
+
+
+def git_head() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %cI"],
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                                "engine"], capture_output=True, text=True).stdout.strip()
+        return f"HEAD {head}" + ("; engine/ has uncommitted changes" if dirty else "")
+    except OSError:
+        return "git n/a"
 
 
 # ============================================================== entry
