@@ -8,6 +8,8 @@ looks like a model.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -76,7 +78,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
 
     kw = dict(gguf_file=gguf_path.name, local_files_only=True)
     tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
+    # transformers draws its own dequantisation bar on stderr, which garbles the CLI status.
+    with contextlib.redirect_stderr(io.StringIO()):
+        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32,
+                                                     **kw)
     vocab = tok.get_vocab()
     template = tok.chat_template or ""
     end = next((t for t in END_OF_TURN_TOKENS[:4] if t in vocab and t in template), None)
