@@ -76,9 +76,12 @@ class Prover:
 
     def env(self) -> dict[str, str]:
         """A clean machine's environment: no pip settings, no proxies, the system Python first."""
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home),
-                "LANG": "C.UTF-8", "PIP_CONFIG_FILE": os.devnull, "TMPDIR": str(self.work),
-                "QT_QPA_PLATFORM": "offscreen"}
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home),
+               "LANG": "C.UTF-8", "PIP_CONFIG_FILE": os.devnull, "TMPDIR": str(self.work),
+               "QT_QPA_PLATFORM": "offscreen"}
+        if os.environ.get("SAFEVET_KEY_PASSPHRASE"):
+            env["SAFEVET_KEY_PASSPHRASE"] = os.environ["SAFEVET_KEY_PASSPHRASE"]
+        return env
 
     def offline(self, name: str, cmd: list, log: Path) -> float:
         wrapped = ["unshare", "-n"]
@@ -140,6 +143,50 @@ class Prover:
                 "inet_by_destination": dests, "inet_examples": inet[:20],
                 "unix_connect_calls": unix}
 
+    def verify_pdfs(self, safevet: Path, pdfs: list[Path]) -> None:
+        if not pdfs:
+            raise ProofError("no PDF was written")
+        certs = sorted((self.ws / "keys").rglob("*.cert.pem"))
+        if len(certs) != 1:
+            raise ProofError(f"expected one signing certificate in the workspace, found {certs}")
+        verified = []
+        for i, pdf in enumerate(pdfs):
+            self.offline(f"verify-{i}", [safevet, "--home", self.ws, "verify", pdf,
+                                         "--trust", certs[0]], self.work / f"verify-{i}.log")
+            verified.append(str(pdf))
+        self.summary["pdfs_verified"] = verified
+
+    def smoke(self, safevet: Path) -> None:
+        """`safevet demo`'s steps with the smoke profile (first 4 items per suite): corpus,
+        both default candidates x both demo suites x all six conditions, a key, one signed
+        report per candidate, each verified."""
+        src = next((self.prefix / "src").iterdir())
+        home = ["--home", self.ws]
+        self.offline("smoke-corpus", [safevet, *home, "corpus", "ingest",
+                                      src / "assets" / "corpus" / "demo-radiology",
+                                      "--name", "demo-radiology"], self.work / "smoke-corpus.log")
+        models = ["smollm2-135m-fp32", "smollm2-135m-int8"]
+        self.offline("smoke-run", [safevet, *home, "run", "--models", ",".join(models),
+                                   "--suites", "demo-radiology-mcq,demo-open-safety",
+                                   "--conditions", "all", "--profile", "smoke",
+                                   "--corpus", "demo-radiology", "--operator", "proof"],
+                     self.work / "smoke-run.log")
+        m = re.search(r"run id: (\S+)", (self.work / "smoke-run.log").read_text())
+        if not m:
+            raise ProofError("no run id in smoke-run.log")
+        run_id = m.group(1)
+        key = self.ws / "keys" / "proof-signing.p12"
+        os.environ["SAFEVET_KEY_PASSPHRASE"] = "proof-only-passphrase"
+        self.offline("smoke-keys", [safevet, *home, "keys", "init", "--org", "Offline proof",
+                                    "--out", key], self.work / "smoke-keys.log")
+        out = self.ws / "reports" / "smoke"
+        for model in models:
+            self.offline(f"smoke-report-{model}", [safevet, *home, "report", run_id, "--model",
+                                                   model, "--key", key, "--out", out],
+                         self.work / f"smoke-report-{model}.log")
+        self.summary["smoke_run_id"] = run_id
+        self.verify_pdfs(safevet, sorted(out.rglob("*.pdf")))
+
     def run(self) -> dict:
         problem = unshare_problem()
         if problem:
@@ -155,16 +202,9 @@ class Prover:
         safevet = self.prefix / "venv" / "bin" / "safevet"
         if self.args.demo == "full":
             self.offline("demo", [safevet, "--home", self.ws, "demo"], self.work / "demo.log")
-            pdfs = sorted((self.ws / "reports").rglob("*.pdf"))
-            if not pdfs:
-                raise ProofError("the demo wrote no PDF")
-            pem = self.ws / "keys" / "demo-signing.pem"
-            verified = []
-            for i, pdf in enumerate(pdfs):
-                self.offline(f"verify-{i}", [safevet, "--home", self.ws, "verify", pdf,
-                                             "--trust", pem], self.work / f"verify-{i}.log")
-                verified.append(str(pdf))
-            self.summary["pdfs_verified"] = verified
+            self.verify_pdfs(safevet, sorted((self.ws / "reports").rglob("*.pdf")))
+        elif self.args.demo == "smoke":
+            self.smoke(safevet)
         if self.use_strace:
             self.summary["connections"] = self.connects()
             if self.summary["connections"]["inet_connect_calls"]:
@@ -179,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("bundle", help="bundle .tar or unpacked bundle folder")
     p.add_argument("--workdir", help="where to unpack, install and run (default: a new temp dir)")
     p.add_argument("--no-strace", action="store_true", help="only unshare -n (timing runs)")
-    p.add_argument("--demo", choices=("full", "skip"), default="full",
-                   help="run `safevet demo` and verify its PDFs (default) or skip it")
+    p.add_argument("--demo", choices=("full", "smoke", "skip"), default="full",
+                   help="`safevet demo` and verify its PDFs (default); `smoke`: the same steps "
+                        "with the smoke profile (minutes, not an hour); `skip`: install only")
     p.add_argument("--keep", action="store_true", help="keep the workdir (default: keep only "
                                                         "logs, traces and proof.json)")
     args = p.parse_args(argv)
