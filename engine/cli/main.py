@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     except Exception as exc:  # usage errors arrive as click exceptions (typer vendors click)
         exc_mod = _click_exceptions()
-        if isinstance(exc, exc_mod.ClickException):
+        if isinstance(exc, getattr(exc_mod, "ClickException", ())):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, exc_mod.Exit):
+        if isinstance(exc, getattr(exc_mod, "Exit", ())):
             return exc.exit_code
-        if isinstance(exc, exc_mod.Abort):
+        if isinstance(exc, getattr(exc_mod, "Abort", ())):
             return 130
         raise
     return 0
