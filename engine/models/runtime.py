@@ -12,6 +12,7 @@ once and reused.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,16 @@ from engine.models.manifest import ModelManifest
 from engine.models.providers import ProviderChoice, choose_for_this_machine, physical_cores
 
 # Logits for a whole batch are [batch, length, vocab] floats; cap that buffer.
-LOGITS_BUDGET_BYTES = 256 * 2**20
+LOGITS_BUDGET_BYTES = 256 * 2**20   # also bounds attention scores with the last head
+# onnxruntime session config entries (measured on SmolLM2-135M, 2 cores; see session_info).
+SESSION_CONFIG: dict[str, str] = {
+    "session.intra_op.allow_spinning": "1",
+}
+# "last": logits only at the last position (a Slice inserted before the LM head, derived
+# in memory from the verified model.onnx, see scoring_graph); "full": the exported graph
+# as is, logits at every position. Results are equal; "full" is kept for comparison.
+SCORING_HEADS = ("last", "full")
+DEFAULT_SCORING_HEAD = os.environ.get("SAFEVET_SCORING_HEAD", "last")
 # A shared prefix shorter than this is not worth a separate forward pass.
 MIN_SHARED_PREFIX = 8
 
@@ -93,7 +103,8 @@ class CandidateModel:
 
     def __init__(self, folder: Path, manifest: ModelManifest, provider: str = "auto",
                  threads: int | None = None, batch_size: int = 8,
-                 choice: ProviderChoice | None = None) -> None:
+                 choice: ProviderChoice | None = None,
+                 scoring_head: str | None = None) -> None:
         import onnxruntime as ort
 
         self.folder = Path(folder)
@@ -107,6 +118,10 @@ class CandidateModel:
             raise SafeVetError(f"model {self.name} is fp16, which SafeVet runs on CUDA only; "
                                f"{choice.notice or 'no CUDA provider'}")
         self.batch_size = max(1, batch_size)
+        self.scoring_head = scoring_head or DEFAULT_SCORING_HEAD
+        if self.scoring_head not in SCORING_HEADS:
+            raise SafeVetError(f"scoring_head must be one of {SCORING_HEADS}, "
+                               f"not {self.scoring_head!r}")
         self.reuse_prefix = True
         # int8 MatMulNBits (accuracy_level 4) quantises activations at run time, so a
         # last-bit change in float rounding (as padding causes) can flip a rounding and
@@ -120,8 +135,17 @@ class CandidateModel:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.folder / manifest.onnx_file), opts,
-                                            providers=choice.providers)
+        for key, value in SESSION_CONFIG.items():
+            opts.add_session_config_entry(key, value)
+        onnx_path = self.folder / manifest.onnx_file
+        if self.scoring_head == "last":
+            from engine.models.scoring_graph import last_position_graph
+            graph: str | bytes = last_position_graph(onnx_path,
+                                                     manifest.files.get(manifest.onnx_file))
+        else:
+            graph = str(onnx_path)
+        self.session = ort.InferenceSession(graph, opts, providers=choice.providers)
+        del graph
         # What a run record and `doctor` show about how this model executes.
         self.session_info: dict[str, object] = {
             "execution_provider": self.execution_provider,
@@ -130,6 +154,10 @@ class CandidateModel:
             "inter_op_threads": opts.inter_op_num_threads,
             "execution_mode": "sequential",
             "graph_optimization": "all",
+            "memory_pattern": opts.enable_mem_pattern,
+            "cpu_mem_arena": opts.enable_cpu_mem_arena,
+            **{k.rsplit(".", 1)[-1]: v for k, v in SESSION_CONFIG.items()},
+            "scoring_head": self.scoring_head,
             "onnxruntime": ort.__version__,
             "batch_size": self.batch_size,
             "pad_free_batches": self.pad_free_batches,
@@ -280,7 +308,13 @@ class CandidateModel:
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Group prompt indices of similar length, bounded by batch size and logits memory."""
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-        max_tokens = max(1, LOGITS_BUDGET_BYTES // (4 * max(self.vocab_size, 1)))
+        if self.scoring_head == "last":
+            # logits are one row per prompt; what grows is attention scores, ~heads*width^2
+            heads = self._attention_heads()
+            cost = lambda rows, width: rows * heads * width * (width + 1)  # noqa: E731
+        else:
+            cost = lambda rows, width: rows * width * max(self.vocab_size, 1)  # noqa: E731
+        budget = LOGITS_BUDGET_BYTES // 4
         batches: list[list[int]] = []
         for i in order:
             cur = batches[-1] if batches else None
@@ -289,12 +323,21 @@ class CandidateModel:
                 similar = (width == lengths[cur[0]] if self.pad_free_batches
                            else width <= lengths[cur[0]] * 1.25 + 8)
                 fits = (similar and len(cur) < self.batch_size
-                        and (len(cur) + 1) * width <= max_tokens)
+                        and cost(len(cur) + 1, width) <= budget)
                 if fits:
                     cur.append(i)
                     continue
             batches.append([i])
         return batches
+
+    def _attention_heads(self) -> int:
+        """Query heads (for the attention-score memory bound); config.json, else a guess."""
+        try:
+            import json
+            cfg = json.loads((self.folder / "config.json").read_text())
+            return int(cfg["num_attention_heads"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return max(1, self.manifest.num_kv_heads) * 4
 
     # --------------------------------------------------------------- scoring
     def score_options(self, prompts: list[str], letters: list[Sequence[str]],
