@@ -46,11 +46,14 @@ PROFILES: dict[str, Profile] = {
         settings=RunSettings(permutations=True)),
     "demo": Profile(
         name="demo",
-        description="Demo profile: every item and condition, but max_context capped at 1,024 "
-                    "tokens, open-ended answers capped at 48 new tokens, agentic RAG capped "
-                    "at 2 search steps, option permutations on closed-book only, no sampling.",
-        settings=RunSettings(max_context_tokens=1024, open_max_new_tokens=48,
-                             agentic_max_steps=2, agentic_query_tokens=24, permutations=True,
+        description="Demo profile: every item under every condition, with the costly knobs "
+                    "capped so two candidates finish in minutes on two CPU cores: standard "
+                    "RAG top-3 chunks (full: 4), max_context window capped at 768 tokens, "
+                    "agentic RAG at most 2 searches with 16-token queries, open-ended answers "
+                    "capped at 40 new tokens, option permutations on closed-book only, no "
+                    "sampling.",
+        settings=RunSettings(rag_k=3, max_context_tokens=768, open_max_new_tokens=40,
+                             agentic_max_steps=2, agentic_query_tokens=16, permutations=True,
                              compute_conditions=["closed_book"])),
     "smoke": Profile(
         name="smoke",
