@@ -21,8 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
+# Performance figures (printed, not asserted): SafeVet vs lm-evaluation-harness on the same
+# prompts (builds its own lm-eval venv under .cache/ on first use), model throughput, judges.
 bench: $(STAMP)
+	SAFEVET_HOME=.cache/default-workspace $(BIN)/safevet models install-default
+	$(BIN)/python benchmarks/vs_lm_eval.py
 	$(BIN)/python benchmarks/model_throughput.py
+	$(BIN)/python benchmarks/judge_agreement.py
 
 clean-venv:
 	rm -rf $(VENV)
