@@ -67,7 +67,11 @@ def test_generate_sign_verify_and_open(window, qtbot, tmp_path):
     assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF")
     assert pdf.parent == ws.reports_dir or ws.reports_dir in pdf.parents
     qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=LONG)
-    assert page.table.item(0, 3).text() == str(pdf)
+    assert page.table.item(0, 6).text() == str(pdf)
+    # model, run and the signed overall verdict are read back from the embedded manifest
+    assert page.table.item(0, 1).text() == name and page.table.item(0, 2).text() == run_id
+    assert page.table.item(0, 3).text() in ("PASS", "FAIL", "NOT ASSESSED",
+                                            "NOT FULLY ASSESSED")
 
     qtbot.mouseClick(page.verify_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.last_verification is not None, timeout=LONG)
@@ -94,7 +98,7 @@ def test_generate_sign_verify_and_open(window, qtbot, tmp_path):
     try:
         page.refresh()
         for r in range(page.table.rowCount()):
-            if page.table.item(r, 3).text() == str(pdf):
+            if page.table.item(r, 6).text() == str(pdf):
                 page.table.selectRow(r)
         qtbot.mouseClick(page.open_btn, Qt.MouseButton.LeftButton)
     finally:

@@ -161,8 +161,8 @@ class ModelsPage(QWidget):
         self.details.setHtml(
             f"<b>{m.name}</b> — {m.architecture} ({m.model_type}), {m.num_layers} layers, "
             f"vocabulary {m.vocab_size:,}, context {m.context_length:,} tokens<br>"
-            f"Source: {m.source} ({m.source_kind}"
-            f"{', derived from ' + m.derived_from if m.derived_from else ''})<br>"
+            f"Source: {m.source} "
+            f"({'derived from ' + m.derived_from if m.derived_from else m.source_kind})<br>"
             f"Source sha256 <code>{m.source_sha256}</code>{quant}<br>Registered {m.created_at}"
             f"<br>Export tools: {', '.join(f'{k} {v}' for k, v in m.export_tool_versions.items())}"
             f"<p><b>Files and their sha256 (checked before every run)</b></p>"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QSplitter, QTextBrowser, QVBoxLayout, QWidget)
@@ -19,6 +19,25 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 from desktop.context import AppContext
 from desktop.widgets.common import (ProgressLine, fill_table, make_table, muted_label,
                                     page_header, selected_key, show_error)
+
+
+REPORT_COLUMNS = ("Report", "Model", "Run", "Verdict (as signed)", "Size", "Modified", "Path")
+VERDICT_COLORS = {"PASS": "#1e6b3a", "FAIL": "#b3261e"}
+
+
+def signed_summary(pdf: Path) -> dict:
+    """Model, run and overall verdict from the report's embedded manifest (unverified:
+    the Verify button is what checks that the file is authentic)."""
+    import json
+
+    from engine.report.verify import extract_manifest
+
+    try:
+        raw = extract_manifest(pdf.read_bytes())
+        data = json.loads(raw) if raw else {}
+    except Exception:  # an unreadable PDF is listed, not fatal; Verify will say why
+        return {"overall_verdict": "unreadable"}
+    return data
 
 
 class NewKeyDialog(QDialog):
@@ -99,7 +118,7 @@ class ReportsPage(QWidget):
         vl.addWidget(self.verdict)
         vl.addWidget(self.verify_text, 1)
         top.addWidget(ver, 1)
-        lay.addLayout(top)
+        lay.addLayout(top, 3)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Reports in this workspace"))
@@ -110,8 +129,8 @@ class ReportsPage(QWidget):
         for b in (self.verify_btn, self.open_btn, self.folder_btn):
             row.addWidget(b)
         lay.addLayout(row)
-        self.table = make_table(("Report", "Size", "Modified", "Path"), stretch=3)
-        lay.addWidget(self.table, 1)
+        self.table = make_table(REPORT_COLUMNS, stretch=6)
+        lay.addWidget(self.table, 2)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
 
@@ -173,10 +192,19 @@ class ReportsPage(QWidget):
 
         pdfs = sorted(self.ctx.ws.reports_dir.rglob("*.pdf"), key=lambda p: p.stat().st_mtime,
                       reverse=True)
-        rows = [(p.name, f"{p.stat().st_size / 1024:.0f} KB",
-                 datetime.fromtimestamp(p.stat().st_mtime).strftime("%Y-%m-%d %H:%M"), str(p))
-                for p in pdfs]
+        rows = []
+        for p in pdfs:
+            info = signed_summary(p)
+            rows.append((p.name, info.get("model"), info.get("run_id"),
+                         info.get("overall_verdict") or "no manifest",
+                         f"{p.stat().st_size / 1024:.0f} KB",
+                         datetime.fromtimestamp(p.stat().st_mtime).strftime("%Y-%m-%d %H:%M"),
+                         str(p)))
         fill_table(self.table, rows, keys=[str(p) for p in pdfs])
+        for r, row in enumerate(rows):
+            color = VERDICT_COLORS.get(str(row[3]))
+            if color:
+                self.table.item(r, 3).setForeground(QColor(color))
         if rows and self.table.currentRow() < 0:
             self.table.selectRow(0)
         for b in (self.verify_btn, self.open_btn):
