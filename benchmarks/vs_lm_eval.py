@@ -403,7 +403,8 @@ def print_table(args, model, manifest, sets, names, sv, le, peak, letter_ids, re
       f"({P / 1e6:.1f}M params, fp32), suite demo-radiology-mcq, {args.repeats} repeats, "
       f"best of N")
     w(f"SafeVet: onnxruntime {model.session_info.get('onnxruntime')} "
-      f"{model.execution_provider}, intra-op threads {model.session_info.get('intra_op_threads')}; "
+      f"{model.execution_provider}, intra-op threads {model.session_info.get('intra_op_threads')}, "
+      f"scoring head {model.session_info.get('scoring_head', 'full (no option)')}; "
       f"lm-eval: HFLM torch {le['torch']} CPU fp32, {le['torch_threads']} threads "
       f"(model load {le['load_s']:.1f} s, not counted)")
     w(f"matmul peak: {gflops:.0f} GFLOP/s fp32 (numpy GEMM, best of sizes {peak['per_size']}"
