@@ -219,3 +219,31 @@ def test_model_judge_added_to_a_run_from_the_cli(run_ws, tmp_path, monkeypatch):
     # agreement is reported as measured rather than assumed
     assert all(j["label"] == "unparseable" for j in by_judge[judge_id])
     assert validations[judge_id]["accuracy"] < 0.5
+
+
+def test_a_run_executing_in_another_process_is_refused(run_ws, tmp_path):
+    """Two front ends resuming the same run would race on its calls: the second is refused."""
+    import textwrap
+
+    from engine.errors import SafeVetError
+
+    ws, name = run_ws
+    suites = _write_suites(tmp_path, n_mcq=1)
+    store = ResultsStore(ws.db_path)
+    run_id = _new_run(ws, name, store, suites)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from engine.retrieval.lock import StoreLock
+        with StoreLock(Path({str(ws.home)!r}) / "runs" / {run_id!r}, "run"):
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SafeVetError, match="in use by another SafeVet process"):
+            execute_run(ws, store, run_id)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert execute_run(ws, store, run_id).status == "completed"

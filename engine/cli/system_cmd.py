@@ -12,6 +12,7 @@ from engine.offline import offline_flag_problems
 def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
     app.command("demo")(demo)
+    app.command("gui")(gui)
 
 
 def doctor() -> None:
@@ -41,3 +42,15 @@ def demo() -> None:
     """The main job: default models, demo corpus, full condition suite, signed PDFs."""
     from engine.demo import run_demo
     run_demo(workspace(), console)
+
+
+def gui() -> None:
+    """Open the desktop application on this workspace (same as `safevet-desktop`)."""
+    import subprocess
+    import sys
+
+    # The desktop runs in its own process: the engine itself never loads Qt.
+    code = subprocess.call([sys.executable, "-c", "import sys; from desktop.app import main; "
+                            "sys.exit(main())", "--home", str(workspace().home)])
+    if code:
+        raise typer.Exit(code)

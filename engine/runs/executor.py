@@ -112,7 +112,20 @@ def load_run_suites(config: RunConfig) -> list[Suite]:
 def execute_run(ws: Workspace, store: ResultsStore, run_id: str,
                 progress: ProgressCallback | None = None,
                 cancel: CancelToken | None = None) -> RunOutcome:
-    """Execute (or resume) a stored run until done or cancelled."""
+    """Execute (or resume) a stored run until done or cancelled.
+
+    One process executes a run at a time (a lock file under the workspace): a CLI
+    resume and a desktop resume of the same run would otherwise race on its calls.
+    """
+    from engine.retrieval.lock import StoreLock
+
+    with StoreLock(ws.home / "runs" / run_id, f"run {run_id}"):
+        return _execute_locked(ws, store, run_id, progress, cancel)
+
+
+def _execute_locked(ws: Workspace, store: ResultsStore, run_id: str,
+                    progress: ProgressCallback | None,
+                    cancel: CancelToken | None) -> RunOutcome:
     from engine.models.registry import load_model
 
     run, config = load_config(store, run_id)
