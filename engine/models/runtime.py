@@ -28,9 +28,12 @@ from engine.models.providers import ProviderChoice, choose_for_this_machine, phy
 
 # Logits for a whole batch are [batch, length, vocab] floats; cap that buffer.
 LOGITS_BUDGET_BYTES = 256 * 2**20   # also bounds attention scores with the last head
-# onnxruntime session config entries (measured on SmolLM2-135M, 2 cores; see session_info).
+# onnxruntime session config entries, recorded in session_info. Measured on SmolLM2-135M
+# fp32, 2 cores, beside other work (load 2-4), batches of 8, best of 3, interleaved:
+# spinning off was faster in every pair (~110-token prompts 7.1 vs 3.1 items/s, ~470-token
+# 1.26 vs 0.59): spinning threads fight whatever else the workstation runs.
 SESSION_CONFIG: dict[str, str] = {
-    "session.intra_op.allow_spinning": "1",
+    "session.intra_op.allow_spinning": "0",
 }
 # "last": logits only at the last position (a Slice inserted before the LM head, derived
 # in memory from the verified model.onnx, see scoring_graph); "full": the exported graph
@@ -92,6 +95,15 @@ class _PrefixCache:
     past: list[np.ndarray]            # batch 1
 
 
+def _release_freed_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise, inflating RSS)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     m = x.max(axis=-1, keepdims=True)
@@ -145,7 +157,9 @@ class CandidateModel:
         else:
             graph = str(onnx_path)
         self.session = ort.InferenceSession(graph, opts, providers=choice.providers)
-        del graph
+        if not isinstance(graph, str):
+            del graph
+            _release_freed_memory()   # the derivation's transient copies (~2x the model)
         # What a run record and `doctor` show about how this model executes.
         self.session_info: dict[str, object] = {
             "execution_provider": self.execution_provider,
