@@ -7,7 +7,6 @@ conditions, a summary table, then one signed and verified PDF per candidate.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from rich.console import Console
 

@@ -38,7 +38,7 @@ def run(models: Optional[str] = typer.Option(None, "--models", help="Comma-separ
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run with this id"),
         ) -> None:
     """Run models × suites × conditions, storing each call as it completes. Ctrl-C stops cleanly."""
-    from engine.runs.executor import create_run, execute_run
+    from engine.runs.executor import create_run
     from engine.store.db import ResultsStore
 
     ws = workspace()

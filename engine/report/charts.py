@@ -52,7 +52,7 @@ def metrics_by_condition(cells: list[McqCellMetrics], suite_id: str, tau: float)
     n_metrics = len(RATE_METRICS)
     width = 0.8 / n_metrics
     for m_idx, (attr, label) in enumerate(RATE_METRICS):
-        xs, ys, errs = [], [[], []], []
+        xs, ys = [], [[], []]
         vals = []
         for c_idx, cell in enumerate(cells):
             p = _pct(getattr(cell, attr))

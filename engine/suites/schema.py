@@ -6,7 +6,7 @@ than a judgement made at scoring time.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date  # noqa: F401 - pydantic resolves the `date` annotation at runtime
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
