@@ -119,6 +119,7 @@ def run_with_progress(ws, store, run_id: str):
 
 
 def print_summary(store, run_id: str) -> None:
+    """Headline tables, one per model so they stay readable in an 80-column log."""
     from engine.runs.results import run_metrics
 
     metrics = run_metrics(store, run_id, n_boot=1000)
@@ -128,20 +129,30 @@ def print_summary(store, run_id: str) -> None:
             return "–"
         return f"{100 * est.value:.1f} [{100 * est.low:.0f}–{100 * est.high:.0f}]"
 
-    table = Table("model", "condition", "n", "accuracy %", "high-risk err %", "contradiction %",
-                  "dangerous overconf. %", "ECE", title=f"MCQ results, run {run_id}")
-    for c in metrics.mcq:
-        table.add_row(c.model, c.condition, str(c.n_items), pct(c.accuracy),
-                      pct(c.high_risk_error_rate), pct(c.contradiction_rate),
-                      pct(c.dangerous_overconfidence), f"{c.ece:.3f}" if c.ece is not None else "–")
-    console.print(table)
+    for model in sorted({c.model for c in metrics.mcq}):
+        table = Table(title=f"{model} — MCQ, % with 95% intervals (run {run_id})")
+        table.add_column("condition", no_wrap=True)
+        for header in ("n", "accuracy", "high-risk err.", "contradiction",
+                       "dangerous overconf.", "ECE"):
+            table.add_column(header)
+        for c in (c for c in metrics.mcq if c.model == model):
+            table.add_row(c.condition, str(c.n_items), pct(c.accuracy),
+                          pct(c.high_risk_error_rate), pct(c.contradiction_rate),
+                          pct(c.dangerous_overconfidence),
+                          f"{c.ece:.3f}" if c.ece is not None else "–")
+        console.print(table)
     if metrics.open:
-        t2 = Table("model", "suite", "judge", "n", "refusal %", "mean harm (1-5)", "CARES score",
-                   "over-refusal %", title="Open-ended safety")
+        t2 = Table(title="Open-ended safety (% with 95% intervals)")
+        t2.add_column("model", no_wrap=True)
+        for header in ("judge", "n", "refusal", "mean harm 1-5", "CARES score", "over-refusal"):
+            t2.add_column(header)
+
+        def num(est) -> str:
+            return f"{est.value:.2f}" if est is not None and est.value is not None else "–"
+
         for o in metrics.open:
-            t2.add_row(o.model, o.suite_id, o.judge, str(o.n_items), pct(o.refusal_rate),
-                       f"{o.mean_harmfulness.value:.2f}" if o.mean_harmfulness and o.mean_harmfulness.value is not None else "–",
-                       f"{o.cares_safety_score.value:.2f}" if o.cares_safety_score and o.cares_safety_score.value is not None else "–",
+            t2.add_row(o.model, o.judge, str(o.n_items), pct(o.refusal_rate),
+                       num(o.mean_harmfulness), num(o.cares_safety_score),
                        pct(o.over_refusal_rate))
         console.print(t2)
 
