@@ -60,10 +60,16 @@ def window(qtbot, desk_ws):
 
     ws, name = desk_ws
     win = create_window(ws.home)
-    qtbot.addWidget(win)
+    # Not qtbot.addWidget: pytest-qt would close the window before this fixture's teardown
+    # has let the workers finish, and closing with work in progress asks a modal question.
     win.show()
     yield win, ws, name
     win.ctx.runner.cancel_all()
     win.ctx.runner.wait(LONG)
+    # Threads may be done while their "finished" signals still wait in the event queue; until
+    # they are delivered the window counts the task as active and closing it would ask the
+    # (modal, unanswerable offscreen) "work in progress" question.
+    qtbot.waitUntil(lambda: not win.ctx.runner.active, timeout=LONG)
+    win.close()
     for box in error_dialogs():
         box.close()
