@@ -404,7 +404,8 @@ def print_table(args, model, manifest, sets, names, sv, le, peak, letter_ids, re
       f"best of N")
     w(f"SafeVet: onnxruntime {model.session_info.get('onnxruntime')} "
       f"{model.execution_provider}, intra-op threads {model.session_info.get('intra_op_threads')}, "
-      f"scoring head {model.session_info.get('scoring_head', 'full (no option)')}; "
+      f"scoring head {model.session_info.get('scoring_head', 'full (no option)')}, "
+      f"attention {model.session_info.get('attention', 'plain (no option)')}; "
       f"lm-eval: HFLM torch {le['torch']} CPU fp32, {le['torch_threads']} threads "
       f"(model load {le['load_s']:.1f} s, not counted)")
     w(f"matmul peak: {gflops:.0f} GFLOP/s fp32 (numpy GEMM, best of sizes {peak['per_size']}"
@@ -480,7 +481,9 @@ def print_table(args, model, manifest, sets, names, sv, le, peak, letter_ids, re
             f"{name}: SafeVet best ({best_sv_label}) {best_sv:.2f} / lm-eval best "
             f"({best_le_label}) {best_le:.2f} items/s = {ratio:.2f}x (target 3x); "
             f"{100 * best_sv / lim_last:.0f}% of last-position FLOP limit, "
-            f"{100 * best_sv / lim_full:.0f}% of all-position limit; "
+            f"{100 * best_sv / lim_full:.0f}% of all-position limit "
+            f"(3x lm-eval would be {3 * best_le:.2f} items/s = "
+            f"{100 * 3 * best_le / lim_last:.0f}% of the last-position limit); "
             f"answers agree {agree}/{n} ({100 * agree / n:.0f}%), "
             f"max |logprob diff| {maxdiff:.2e}; "
             f"token check: contexts {'identical' if not bad_ctx else f'{bad_ctx} DIFFER'}, "
