@@ -110,6 +110,8 @@ def test_fused_attention_equals_plain(tiny_model_store, workspace, key):
     fused, plain = _open(workspace, name, "last", "fused"), _open(workspace, name, "last", "plain")
     assert fused.session_info["attention"] == "fused (ONNX Attention, 2 layers)"
     assert plain.session_info["attention"] == "plain (as exported)"
+    from engine.models.registry import load_model
+    assert load_model(workspace, name).session_info["attention"] == fused.session_info["attention"]
     ops = _op_types(fused)
     assert "Attention" in ops and not {"Softmax", "IsNaN"} & ops
     evidence = "the ct scan shows consolidation in the right lower lobe with effusion. " * 3

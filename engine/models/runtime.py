@@ -142,6 +142,10 @@ class CandidateModel:
         if self.scoring_head not in SCORING_HEADS:
             raise SafeVetError(f"scoring_head must be one of {SCORING_HEADS}, "
                                f"not {self.scoring_head!r}")
+        attention = attention or DEFAULT_ATTENTION
+        if attention not in ATTENTION_MODES:
+            raise SafeVetError(f"attention must be one of {ATTENTION_MODES}, not {attention!r}")
+        self.attention = attention
         self.reuse_prefix = True
         # int8 MatMulNBits (accuracy_level 4) quantises activations at run time, so a
         # last-bit change in float rounding (as padding causes) can flip a rounding and
