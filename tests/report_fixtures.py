@@ -54,7 +54,10 @@ def make_run(ws: Workspace, store: ResultsStore, suite: Suite, seed: int = 1) ->
         environment={"host": {"processor": "x86_64", "logical_cpus": 2, "physical_cpus": 2,
                               "memory_gib": 7.7, "platform": "Linux"},
                      "software": {"onnxruntime": "1.31.1"},
-                     "models": {MODEL: {"execution_provider": "CPUExecutionProvider"}}})
+                     "models": {MODEL: {
+                         "execution_provider": "CPUExecutionProvider",
+                         "session": {"scoring_head": "last", "intra_op_threads": 2,
+                                     "attention": "fused (ONNX Attention, 2 layers)"}}}})
     accuracy = {"closed_book": 0.5, "clean_evidence": 0.85, "conflict_evidence": 0.35}
     for cond in CONDITIONS:
         for it in suite.items:

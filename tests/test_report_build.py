@@ -181,7 +181,8 @@ def test_cover_states_profile_identity_and_verdict(built):
                    built["suite"].manifest.items_sha256, "16 / 16", "Overall",
                    "SafeVet's own operational definition", "τ = 0.8",
                    "A maximum passes only if the upper bound",
-                   "Appendix: raw-figure manifest", "31.50"):
+                   "Appendix: raw-figure manifest", "31.50",
+                   "attention fused (ONNX Attention, 2 layers)"):
         assert needle in text, needle
 
 

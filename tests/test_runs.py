@@ -247,3 +247,35 @@ def test_a_run_executing_in_another_process_is_refused(run_ws, tmp_path):
         holder.kill()
         holder.wait()
     assert execute_run(ws, store, run_id).status == "completed"
+
+
+def test_an_items_permutations_are_batched_together_and_share_the_question(run_ws, tmp_path):
+    from engine.conditions import build_mcq_prompt, permute_options
+    from engine.models.registry import load_model
+    from engine.runs.executor import _batches
+    from engine.suites.io import load_suite
+
+    ws, name = run_ws
+    suites = _write_suites(tmp_path, n_mcq=5)
+    store = ResultsStore(ws.db_path)
+    run_id = _new_run(ws, name, store, suites, permutations=True,
+                      compute_conditions=["closed_book"])
+    _, config = load_config(store, run_id)
+    units = [u for u in plan_units(config, load_run_suites(config), name)
+             if isinstance(u.item, McqItem)]
+    batches = list(_batches(units, 3))
+    assert [u for b in batches for u in b] == units            # nothing lost, order kept
+    for b in batches:
+        if any(u.variant for u in b):                           # a permutation batch
+            assert len({(u.item.id, u.condition) for u in b}) == 1
+        assert len(b) <= 3
+    plain = [b for b in batches if not any(u.variant for u in b)]
+    assert plain and all(len({u.item.id for u in b}) == len(b) for b in plain)
+    # the prefix the scorer reuses for one item's permutations reaches past the question
+    model = load_model(ws, name)
+    item = load_suite(suites[0].path).items[0]
+    prompts = [build_mcq_prompt("closed_book", permute_options(item, k)[0] if k else item,
+                                model, None).prompt_text for k in range(4)]
+    model.score_options(prompts, [list(LETTERS)] * 4)
+    shared = model.tokenizer.decode(list(model._prefix_cache.tokens))
+    assert item.question in shared

@@ -90,6 +90,12 @@ class ReportContext:
                    or NOT_RECORDED)
 
     @property
+    def session_info(self) -> dict[str, Any]:
+        """How onnxruntime ran this model (threads, scoring head, attention), as recorded."""
+        env_model = ((self.environment.get("models") or {}).get(self.model) or {})
+        return dict(env_model.get("session") or {})
+
+    @property
     def throughput(self) -> dict[str, Any]:
         """The run's own meter (summary) first, then what metrics derived from the calls."""
         summary = ((self.run.get("summary") or {}).get("throughput") or {}).get(self.model) or {}

@@ -484,6 +484,12 @@ class _Builder:
         self.h2("Throughput")
         tp = ctx.throughput
         rows: list[tuple[str, Any]] = [("Execution provider", ctx.execution_provider)]
+        session = ctx.session_info
+        if session:
+            rows.append(("Scoring graph", f"output layer at "
+                         f"{'the last position' if session.get('scoring_head') == 'last' else 'every position'}"
+                         f"; attention {session.get('attention', 'plain (as exported)')}; "
+                         f"{session.get('intra_op_threads', '?')} threads"))
         metered = [("scored_items", "Scored MCQ items", None),
                    ("items_per_second", "Scoring throughput (items/s)",
                     "not recorded (no MCQ scoring metered)"),

@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import groupby
 from typing import Iterable
 
 from engine.environment_info import host_info, package_versions
@@ -292,8 +293,26 @@ def _run_model_units(store: ResultsStore, run_id: str, config: RunConfig, model,
 
 
 def _batches(units: list[WorkUnit], size: int) -> Iterable[list[WorkUnit]]:
-    for i in range(0, len(units), max(1, size)):
-        yield units[i:i + size]
+    """Consecutive units, `size` at a time; an item's variants (option permutations) get
+    batches of their own, so the prompt they share up to the options (system prompt,
+    evidence, question) is computed once and its KV cache reused by every permutation."""
+    size = max(1, size)
+    pending: list[WorkUnit] = []
+    for _, group in groupby(units, key=lambda u: (u.suite.id, u.item.id, u.condition)):
+        variants = list(group)
+        if len(variants) == 1:
+            pending += variants
+            if len(pending) >= size:
+                yield pending
+                pending = []
+            continue
+        if pending:
+            yield pending
+            pending = []
+        for i in range(0, len(variants), size):
+            yield variants[i:i + size]
+    if pending:
+        yield pending
 
 
 def _mcq_plan(unit: WorkUnit, model, corpus, cond_settings):
