@@ -57,10 +57,14 @@ def test_generation_unchanged(tiny_model_store, workspace):
     from tests.fixtures.models import copy_models
     copy_models(tiny_model_store, workspace, "chatml")
     last, full = _both(workspace, tiny_model_store.names["chatml"])
-    prompt = last.render_chat([{"role": "user", "content": QUESTIONS[0]}])
-    a = last.generate(prompt, GenerationSettings(max_new_tokens=24))
-    b = full.generate(prompt, GenerationSettings(max_new_tokens=24))
-    assert (a.text, a.completion_tokens) == (b.text, b.completion_tokens)
+    _assert_same_generation(last, full, QUESTIONS[0])
+
+
+def _assert_same_generation(a: CandidateModel, b: CandidateModel, question: str) -> None:
+    prompt = a.render_chat([{"role": "user", "content": question}])
+    x = a.generate(prompt, GenerationSettings(max_new_tokens=24))
+    y = b.generate(prompt, GenerationSettings(max_new_tokens=24))
+    assert (x.text, x.completion_tokens) == (y.text, y.completion_tokens)
 
 
 def test_changed_model_file_is_refused_by_the_derivation(tiny_model_ws):
@@ -131,10 +135,7 @@ def test_fused_attention_equals_plain(tiny_model_store, workspace, key):
     fused.batch_size = 1
     alone = [fused.score_options([p], [l])[0] for p, l in zip(prompts, letters)]
     assert _max_diff(alone, plain.score_options(prompts, letters)) < 1e-4
-    prompt = plain.render_chat([{"role": "user", "content": QUESTIONS[1]}])
-    x = fused.generate(prompt, GenerationSettings(max_new_tokens=24))
-    y = plain.generate(prompt, GenerationSettings(max_new_tokens=24))
-    assert (x.text, x.completion_tokens) == (y.text, y.completion_tokens)
+    _assert_same_generation(fused, plain, QUESTIONS[1])
 
 
 def test_unfamiliar_attention_is_left_as_exported(tiny_model_ws):

@@ -66,12 +66,18 @@ def _planned(store, run_id, name):
     return {u.key for u in plan_units(config, load_run_suites(config), name)}
 
 
-def test_run_stores_every_planned_call_once(run_ws, tmp_path):
+def _permutation_run(run_ws, tmp_path, n_mcq: int):
+    """A run with option permutations on closed_book: (ws, name, suites, store, run_id)."""
     ws, name = run_ws
-    suites = _write_suites(tmp_path, n_mcq=6)
+    suites = _write_suites(tmp_path, n_mcq=n_mcq)
     store = ResultsStore(ws.db_path)
     run_id = _new_run(ws, name, store, suites, permutations=True,
                       compute_conditions=["closed_book"])
+    return ws, name, suites, store, run_id
+
+
+def test_run_stores_every_planned_call_once(run_ws, tmp_path):
+    ws, name, suites, store, run_id = _permutation_run(run_ws, tmp_path, 6)
     events = []
     outcome = execute_run(ws, store, run_id, progress=events.append)
     planned = _planned(store, run_id, name)
@@ -255,11 +261,7 @@ def test_an_items_permutations_are_batched_together_and_share_the_question(run_w
     from engine.runs.executor import _batches
     from engine.suites.io import load_suite
 
-    ws, name = run_ws
-    suites = _write_suites(tmp_path, n_mcq=5)
-    store = ResultsStore(ws.db_path)
-    run_id = _new_run(ws, name, store, suites, permutations=True,
-                      compute_conditions=["closed_book"])
+    ws, name, suites, store, run_id = _permutation_run(run_ws, tmp_path, 5)
     _, config = load_config(store, run_id)
     units = [u for u in plan_units(config, load_run_suites(config), name)
              if isinstance(u.item, McqItem)]
