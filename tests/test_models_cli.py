@@ -49,3 +49,48 @@ def test_errors_are_one_line(workspace, tmp_path, capsys):
     assert code == 2 and "no model named 'nothing'" in err
     code, out, _ = run(capsys, "--home", home, "models", "list")
     assert code == 0 and "no models" in out
+
+
+def test_add_exported_folder_from_another_workspace(tiny_model_ws, tmp_path, capsys):
+    """A runtime-only workstation registers a copied export: hashes checked, nothing on error."""
+    import shutil
+
+    from engine.models.registry import load_model, model_dir
+    from engine.workspace import Workspace
+    ws, name = tiny_model_ws
+    copied = tmp_path / "usb-stick" / name
+    shutil.copytree(model_dir(ws, name), copied)
+    other = Workspace.open(tmp_path / "workstation")
+    home = str(other.home)
+
+    code, out, _ = run(capsys, "--home", home, "models", "add-exported", str(copied),
+                       "--name", "vetted-copy")
+    assert code == 0, out
+    assert "registered vetted-copy" in out
+    a = load_model(ws, name).next_token_logits(["the chest x-ray shows"])
+    b = load_model(other, "vetted-copy").next_token_logits(["the chest x-ray shows"])
+    assert (a == b).all()
+
+    # again under the same name: refused, the registered copy untouched
+    code, _, err = run(capsys, "--home", home, "models", "add-exported", str(copied),
+                       "--name", "vetted-copy")
+    assert code == 2 and "already exists" in err
+
+    # a changed byte in the source: refused naming the file, nothing registered or left over
+    onnx = copied / "model.onnx"
+    data = bytearray(onnx.read_bytes())
+    data[len(data) // 2] ^= 1
+    onnx.write_bytes(bytes(data))
+    code, _, err = run(capsys, "--home", home, "models", "add-exported", str(copied))
+    assert code == 2 and "model.onnx has changed" in err and "Traceback" not in err
+    assert not (other.models_dir / name).exists()
+    assert [p.name for p in other.models_dir.iterdir()] == ["vetted-copy"]
+
+    # an ONNX weight file the manifest does not list, and a folder without a manifest
+    shutil.copy(model_dir(ws, name) / "model.onnx", onnx)
+    (copied / "extra.onnx_data").write_bytes(b"0")
+    code, _, err = run(capsys, "--home", home, "models", "add-exported", str(copied))
+    assert code == 2 and "unexpected file extra.onnx_data" in err
+    code, _, err = run(capsys, "--home", home, "models", "add-exported", str(tmp_path))
+    assert code == 2 and "not a SafeVet model folder" in err
+    assert [p.name for p in other.models_dir.iterdir()] == ["vetted-copy"]

@@ -1,4 +1,4 @@
-"""`safevet models ...`: import, list, show, verify, remove, install-default."""
+"""`safevet models ...`: import, add-exported, list, show, verify, remove, install-default."""
 from __future__ import annotations
 
 import json
@@ -47,6 +47,20 @@ def import_cmd(source: Path = typer.Argument(..., help="HF model folder or .gguf
         manifest = import_model(ws, source, name, precision, progress=progress)
     console.print(f"imported [bold]{manifest.name}[/] ({manifest.precision}, "
                   f"{manifest.parameter_count:,} parameters, context {manifest.context_length})")
+
+
+@app.command("add-exported")
+def add_exported_cmd(
+        folder: Path = typer.Argument(..., help="A model folder exported by SafeVet "
+                                                 "(a copy of $SAFEVET_HOME/models/NAME)"),
+        name: Optional[str] = typer.Option(None, "--name", help="Register under another name")
+        ) -> None:
+    """Register an already-exported model (every file hash-checked); needs no torch."""
+    from engine.models.importer import add_exported
+    with _status(f"adding {folder.name}") as progress:
+        manifest = add_exported(workspace(), folder, name, progress=progress)
+    console.print(f"registered [bold]{manifest.name}[/] ({manifest.precision}, "
+                  f"{len(manifest.files)} files match the manifest)")
 
 
 @app.command("list")

@@ -288,3 +288,46 @@ def derive_int8(ws: Workspace, base: str, name: str,
         raise
     emit(progress, "import", f"registered {name} (int8 from {base})", done=1, total=1)
     return manifest
+
+
+def add_exported(ws: Workspace, folder: Path, name: str | None = None,
+                 progress: Optional[ProgressCallback] = None) -> ModelManifest:
+    """Register a model folder SafeVet exported elsewhere (its manifest.json and files).
+
+    The export needs torch; running does not. So a workstation with the
+    runtime-only install can take `$SAFEVET_HOME/models/NAME` copied from a
+    connected machine. Every listed file is hashed against the manifest in the
+    source folder *before* anything is copied, the copy is hashed again in a
+    hidden staging folder, and only then renamed into place: a tampered or
+    incomplete folder registers nothing.
+    """
+    from engine.models.registry import check_folder
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SafeVetError(f"{folder}: not a folder (give the exported model folder, "
+                           f"e.g. a copy of $SAFEVET_HOME/models/NAME)")
+    manifest = ModelManifest.read(folder)
+    label = f"exported model folder {folder}"
+    check_folder(folder, manifest, label, progress=progress)
+    name = check_name(name or manifest.name)
+    if has_model(ws, name) or model_dir(ws, name).exists():
+        raise SafeVetError(f"a model named {name!r} already exists; remove it first "
+                           f"(safevet models remove {name})")
+    staging = _staging(ws, name)
+    try:
+        for rel in manifest.files:
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            emit(progress, "import", f"copying {rel}")
+            shutil.copyfile(folder / rel, target)
+        if name != manifest.name:
+            manifest = manifest.model_copy(update={"name": name})
+        manifest.write(staging)
+        check_folder(staging, manifest, f"copy of {folder}", progress=progress)
+        _publish(staging, model_dir(ws, name))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    emit(progress, "import", f"registered {name} ({manifest.precision})", done=1, total=1)
+    return manifest

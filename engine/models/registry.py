@@ -60,6 +60,43 @@ def _stamp(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
+def check_folder(folder: Path, manifest: ModelManifest, label: str,
+                 cache: dict[str, list] | None = None,
+                 progress: Optional[ProgressCallback] = None) -> dict[str, list]:
+    """Every manifest file present with its sha256, and no ONNX weight file it does not list.
+
+    `cache` maps a file to its [size, mtime_ns, ctime_ns, sha256] from an earlier full
+    check; a file whose stamp still matches is not re-hashed. Returns the fresh stamps.
+    """
+    cache = cache or {}
+    fresh: dict[str, list] = {}
+    total = len(manifest.files)
+    for done, (rel, expected) in enumerate(sorted(manifest.files.items()), start=1):
+        path = folder / rel
+        if not path.is_file():
+            raise IntegrityError(f"{label}: file {rel} is missing from {folder}; "
+                                 f"re-import the model")
+        stamp = _stamp(path)
+        hit = cache.get(rel)
+        if hit and hit[:3] == stamp and hit[3] == expected:
+            fresh[rel] = hit
+            continue
+        emit(progress, "verify", f"hashing {rel}", done=done - 1, total=total)
+        actual = sha256_file(path)
+        if actual != expected:
+            raise IntegrityError(f"{label}: file {rel} has changed or is truncated "
+                                 f"(sha256 {actual[:12]}..., manifest says "
+                                 f"{expected[:12]}...); re-import the model")
+        fresh[rel] = [*stamp, actual]
+    for extra in folder.iterdir():
+        if extra.is_file() and extra.name not in manifest.files and extra.name != MANIFEST_FILE \
+                and (extra.suffix in (".onnx", ".onnx_data", ".data") or extra.name.endswith(
+                    ".onnx.data")):
+            raise IntegrityError(f"{label}: unexpected file {extra.name} in {folder} is "
+                                 f"not in the manifest")
+    return fresh
+
+
 def verify_files(ws: Workspace, name: str, use_cache: bool = False,
                  progress: Optional[ProgressCallback] = None) -> ModelManifest:
     """Check every manifest file exists with its recorded sha256; raise naming the first bad one.
@@ -68,7 +105,6 @@ def verify_files(ws: Workspace, name: str, use_cache: bool = False,
     onnxruntime would load it silently.
     """
     manifest = get_manifest(ws, name)
-    folder = model_dir(ws, name)
     cache_path = _stamp_cache_path(ws, name)
     cache: dict[str, list] = {}
     if use_cache and cache_path.is_file():
@@ -76,32 +112,12 @@ def verify_files(ws: Workspace, name: str, use_cache: bool = False,
             cache = json.loads(cache_path.read_text())
         except ValueError:
             cache = {}
-    fresh: dict[str, list] = {}
+    try:
+        fresh = check_folder(model_dir(ws, name), manifest, f"model {name}", cache, progress)
+    except IntegrityError:
+        cache_path.unlink(missing_ok=True)
+        raise
     total = len(manifest.files)
-    for done, (rel, expected) in enumerate(sorted(manifest.files.items()), start=1):
-        path = folder / rel
-        if not path.is_file():
-            raise IntegrityError(f"model {name}: file {rel} is missing from {folder}; "
-                                 f"re-import the model")
-        stamp = _stamp(path)
-        hit = cache.get(rel)
-        if hit and hit[:3] == stamp and hit[3] == expected:
-            fresh[rel] = hit
-        else:
-            emit(progress, "verify", f"hashing {rel}", done=done - 1, total=total)
-            actual = sha256_file(path)
-            if actual != expected:
-                cache_path.unlink(missing_ok=True)
-                raise IntegrityError(f"model {name}: file {rel} has changed or is truncated "
-                                     f"(sha256 {actual[:12]}..., manifest says "
-                                     f"{expected[:12]}...); re-import the model")
-            fresh[rel] = [*stamp, actual]
-    for extra in folder.iterdir():
-        if extra.is_file() and extra.name not in manifest.files and extra.name != MANIFEST_FILE \
-                and (extra.suffix in (".onnx", ".onnx_data", ".data") or extra.name.endswith(
-                    ".onnx.data")):
-            raise IntegrityError(f"model {name}: unexpected file {extra.name} in {folder} is "
-                                 f"not in the manifest")
     emit(progress, "verify", f"{name}: {total} files ok", done=total, total=total)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_path.with_suffix(".tmp")
