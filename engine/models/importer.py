@@ -16,7 +16,7 @@ import shutil
 import uuid
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from engine.errors import SafeVetError
 from engine.events import ProgressCallback, emit
@@ -187,16 +187,22 @@ def hash_folder(folder: Path, progress: Optional[ProgressCallback] = None) -> di
     return out
 
 
-def _staging(ws: Workspace, name: str) -> Path:
-    path = ws.models_dir / f".importing-{name}-{uuid.uuid4().hex[:8]}"
-    path.mkdir(parents=True)
-    return path
-
-
-def _publish(staging: Path, final: Path) -> None:
-    if final.exists():
-        raise SafeVetError(f"a model folder {final} appeared while importing; remove it first")
-    os.replace(staging, final)
+@contextlib.contextmanager
+def _staged(ws: Workspace, name: str) -> Iterator[Path]:
+    """A hidden folder to build model `name` in; renamed into place only if the block
+    succeeds, removed otherwise, so nothing half-made ever looks like a model."""
+    staging = ws.models_dir / f".importing-{name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        final = model_dir(ws, name)
+        if final.exists():
+            raise SafeVetError(f"a model folder {final} appeared while importing; "
+                               f"remove it first")
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _quantize_in_place(folder: Path, progress: Optional[ProgressCallback]) -> dict:
@@ -228,29 +234,25 @@ def import_model(ws: Workspace, source: str | Path, name: str, precision: str = 
     _quiet_libraries()
     emit(progress, "import", "hashing the source")
     src_sha = sources.source_sha256(info)
-    staging = _staging(ws, name)
     convert_dir = ws.cache_dir / f"convert-{uuid.uuid4().hex[:8]}"
     try:
-        hf_dir = info.path
-        if info.kind == "gguf":
-            emit(progress, "import", f"converting GGUF ({info.architecture}) to an HF folder")
-            convert_dir.mkdir(parents=True)
-            convert_gguf(info.path, convert_dir)
-            hf_dir = convert_dir
-        params = sources.safetensors_parameter_count(hf_dir)
-        emit(progress, "import", f"exporting to ONNX ({EXPORT_TASK}); this runs once")
-        export_onnx(hf_dir, staging)
-        quant = _quantize_in_place(staging, progress) if precision == "int8" else None
-        manifest = ModelManifest(
-            name=name, source=str(info.path), source_kind=info.kind, source_sha256=src_sha,
-            precision=precision, quantization=quant, parameter_count=params,
-            files=hash_folder(staging, progress), export_tool_versions=tool_versions(),
-            **describe_export(staging))
-        manifest.write(staging)
-        _publish(staging, model_dir(ws, name))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        with _staged(ws, name) as staging:
+            hf_dir = info.path
+            if info.kind == "gguf":
+                emit(progress, "import", f"converting GGUF ({info.architecture}) to an HF folder")
+                convert_dir.mkdir(parents=True)
+                convert_gguf(info.path, convert_dir)
+                hf_dir = convert_dir
+            params = sources.safetensors_parameter_count(hf_dir)
+            emit(progress, "import", f"exporting to ONNX ({EXPORT_TASK}); this runs once")
+            export_onnx(hf_dir, staging)
+            quant = _quantize_in_place(staging, progress) if precision == "int8" else None
+            manifest = ModelManifest(
+                name=name, source=str(info.path), source_kind=info.kind, source_sha256=src_sha,
+                precision=precision, quantization=quant, parameter_count=params,
+                files=hash_folder(staging, progress), export_tool_versions=tool_versions(),
+                **describe_export(staging))
+            manifest.write(staging)
     finally:
         shutil.rmtree(convert_dir, ignore_errors=True)
     emit(progress, "import", f"imported {name} ({precision})", done=1, total=1)
@@ -267,8 +269,7 @@ def derive_int8(ws: Workspace, base: str, name: str,
     if has_model(ws, name) or model_dir(ws, name).exists():
         raise SafeVetError(f"a model named {name!r} already exists; remove it first")
     src = model_dir(ws, base)
-    staging = _staging(ws, name)
-    try:
+    with _staged(ws, name) as staging:
         for rel in base_manifest.files:
             if not rel.startswith("model.onnx"):
                 shutil.copy2(src / rel, staging / rel)
@@ -282,10 +283,6 @@ def derive_int8(ws: Workspace, base: str, name: str,
         data.pop("created_at")
         manifest = ModelManifest(**data)
         manifest.write(staging)
-        _publish(staging, model_dir(ws, name))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     emit(progress, "import", f"registered {name} (int8 from {base})", done=1, total=1)
     return manifest
 
@@ -314,8 +311,7 @@ def add_exported(ws: Workspace, folder: Path, name: str | None = None,
     if has_model(ws, name) or model_dir(ws, name).exists():
         raise SafeVetError(f"a model named {name!r} already exists; remove it first "
                            f"(safevet models remove {name})")
-    staging = _staging(ws, name)
-    try:
+    with _staged(ws, name) as staging:
         for rel in manifest.files:
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -325,9 +321,5 @@ def add_exported(ws: Workspace, folder: Path, name: str | None = None,
             manifest = manifest.model_copy(update={"name": name})
         manifest.write(staging)
         check_folder(staging, manifest, f"copy of {folder}", progress=progress)
-        _publish(staging, model_dir(ws, name))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     emit(progress, "import", f"registered {name} ({manifest.precision})", done=1, total=1)
     return manifest
