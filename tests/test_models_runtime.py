@@ -282,3 +282,32 @@ def test_int8_batches_are_pad_free_and_exact(tiny_model_store, workspace):
     alone = [model.score_options([p], [l])[0] for p, l in zip(prompts, letters)]
     for a, b in zip(alone, batched):
         assert max(abs(a.logprobs[k] - b.logprobs[k]) for k in a.logprobs) < 1e-4
+
+
+def test_prefix_cache_keeps_the_head_shared_with_the_next_item(tiny_model, monkeypatch):
+    """Item 1's permutations cache system prompt + question; item 2 then runs only what
+    follows the system prompt, and its probabilities equal a cold computation."""
+    first = mcq_prompts(tiny_model, [QUESTIONS[0]] * 2)
+    second = mcq_prompts(tiny_model, [QUESTIONS[1]] * 2)
+    tiny_model.score_options(first, LETTERS[:2])
+    cached = tiny_model._prefix_cache.tokens
+    shared = 0
+    ids_b = tiny_model.encode(second[0])
+    while cached[shared] == ids_b[shared]:
+        shared += 1
+    assert shared >= 8 and len(cached) > shared           # system prompt shared, question not
+    widths = []
+    forward = tiny_model._forward
+    monkeypatch.setattr(tiny_model, "_forward",
+                        lambda ids, *a: widths.append(ids.shape[1]) or forward(ids, *a))
+    got = tiny_model.score_options(second, LETTERS[:2])
+    assert widths[0] == len(tiny_model._prefix_cache.tokens) - shared   # only the new part
+    monkeypatch.undo()
+    tiny_model.reuse_prefix, tiny_model.batch_size = False, 1
+    ref = [tiny_model.score_options([p], [l])[0] for p, l in zip(second, LETTERS[:2])]
+    for a, b in zip(got, ref):
+        assert max(abs(a.logprobs[k] - b.logprobs[k]) for k in a.logprobs) < 1e-4
+    # a lone prompt reuses the cached system prompt too
+    tiny_model.reuse_prefix = True
+    lone = mcq_prompts(tiny_model, [QUESTIONS[2]])
+    assert len(tiny_model._shared_prefix([tiny_model.encode(lone[0])])) >= 8

@@ -112,6 +112,15 @@ def _release_freed_memory() -> None:
         pass
 
 
+def _common_head(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common leading run of two token sequences."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     m = x.max(axis=-1, keepdims=True)
@@ -277,17 +286,26 @@ class CandidateModel:
     def _prefix_past(self, prefix: tuple[int, ...]) -> list[np.ndarray]:
         """KV cache (batch 1) of `prefix`, kept for the next call that shares it.
 
-        When the cached prefix is itself a prefix of the new one (system prompt,
-        then system prompt + evidence), only the new tokens are run.
+        Whatever head the new prefix shares with the cached one is not run again:
+        system prompt then system prompt + evidence, or one item's question then
+        the next item's (same system prompt). Attention is causal, so the cached
+        keys/values of the first c tokens depend on those tokens only, and cutting
+        the cache at c is exact.
         """
         cache = self._prefix_cache
         if cache is not None and cache.tokens == prefix:
             return cache.past
         n = len(prefix)
         start, past = 0, None
-        if cache is not None and len(cache.tokens) < n \
-                and prefix[:len(cache.tokens)] == cache.tokens:
-            start, past = len(cache.tokens), cache.past
+        if cache is not None:
+            common = _common_head(cache.tokens, prefix)
+            if common == n:
+                past = [t[:, :, :n, :] for t in cache.past]
+                self._prefix_cache = _PrefixCache(prefix, past)
+                return past
+            if common >= MIN_SHARED_PREFIX:
+                start = common
+                past = [t[:, :, :common, :] for t in cache.past]
         ids = np.asarray([prefix[start:]], dtype=np.int64)
         _, past = self._forward(ids, np.ones((1, n), np.int64), np.arange(start, n)[None], past)
         self._prefix_cache = _PrefixCache(prefix, past)
@@ -322,7 +340,8 @@ class CandidateModel:
         """Tokens every prompt starts with, leaving each at least one token to run.
 
         Within one call: the prompts' common prefix. A lone prompt (or prompts
-        sharing little) reuses the prefix an earlier call already computed.
+        sharing little) reuses what it shares with the prefix an earlier call
+        computed (e.g. the system prompt).
         """
         if not self.reuse_prefix:
             return ()
@@ -335,9 +354,10 @@ class CandidateModel:
         if n >= MIN_SHARED_PREFIX:
             return tuple(first[:n])
         cache = self._prefix_cache
-        if cache is not None and MIN_SHARED_PREFIX <= len(cache.tokens) <= limit and all(
-                tuple(e[:len(cache.tokens)]) == cache.tokens for e in encoded):
-            return cache.tokens
+        if cache is not None:
+            c = min([limit] + [_common_head(cache.tokens, e) for e in encoded])
+            if c >= MIN_SHARED_PREFIX:
+                return tuple(first[:c])
         return ()
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
