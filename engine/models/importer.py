@@ -187,6 +187,13 @@ def hash_folder(folder: Path, progress: Optional[ProgressCallback] = None) -> di
     return out
 
 
+def _refuse_existing(ws: Workspace, name: str) -> None:
+    """Checked before any slow work (export, quantisation, copying), not only at the rename."""
+    if has_model(ws, name) or model_dir(ws, name).exists():
+        raise SafeVetError(f"a model named {name!r} already exists; remove it first "
+                           f"(safevet models remove {name})")
+
+
 @contextlib.contextmanager
 def _staged(ws: Workspace, name: str) -> Iterator[Path]:
     """A hidden folder to build model `name` in; renamed into place only if the block
@@ -225,9 +232,7 @@ def import_model(ws: Workspace, source: str | Path, name: str, precision: str = 
     check_name(name)
     if precision not in ("fp32", "int8"):
         raise SafeVetError(f"precision {precision!r} cannot be imported: use fp32 or int8")
-    if has_model(ws, name) or model_dir(ws, name).exists():
-        raise SafeVetError(f"a model named {name!r} already exists; remove it first "
-                           f"(safevet models remove {name})")
+    _refuse_existing(ws, name)
     emit(progress, "import", f"checking {source}")
     info = sources.inspect_source(source)
     enforce_offline_environment()
@@ -266,8 +271,7 @@ def derive_int8(ws: Workspace, base: str, name: str,
     base_manifest = get_manifest(ws, base)
     if base_manifest.precision != "fp32":
         raise SafeVetError(f"model {base} is {base_manifest.precision}; int8 is derived from fp32")
-    if has_model(ws, name) or model_dir(ws, name).exists():
-        raise SafeVetError(f"a model named {name!r} already exists; remove it first")
+    _refuse_existing(ws, name)
     src = model_dir(ws, base)
     with _staged(ws, name) as staging:
         for rel in base_manifest.files:
@@ -308,9 +312,7 @@ def add_exported(ws: Workspace, folder: Path, name: str | None = None,
     label = f"exported model folder {folder}"
     check_folder(folder, manifest, label, progress=progress)
     name = check_name(name or manifest.name)
-    if has_model(ws, name) or model_dir(ws, name).exists():
-        raise SafeVetError(f"a model named {name!r} already exists; remove it first "
-                           f"(safevet models remove {name})")
+    _refuse_existing(ws, name)
     with _staged(ws, name) as staging:
         for rel in manifest.files:
             target = staging / rel

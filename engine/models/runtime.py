@@ -112,6 +112,15 @@ def _release_freed_memory() -> None:
         pass
 
 
+def _query_heads(folder: Path, manifest: ModelManifest) -> int:
+    """Query heads (for the attention-score memory bound); config.json, else a guess."""
+    try:
+        import json
+        return int(json.loads((folder / "config.json").read_text())["num_attention_heads"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return max(1, manifest.num_kv_heads) * 4
+
+
 def _common_head(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the longest common leading run of two token sequences."""
     n = min(len(a), len(b))
@@ -237,6 +246,7 @@ class CandidateModel:
                                   ([st.eos_token_id] if st.eos_token_id is not None else []))
         self._letter_ids: dict[str, int] = {}
         self._prefix_cache: _PrefixCache | None = None
+        self._query_heads = _query_heads(self.folder, manifest)
 
     # ------------------------------------------------------------------ text
     def render_chat(self, messages: list[dict[str, str]],
@@ -365,7 +375,7 @@ class CandidateModel:
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         if self.scoring_head == "last":
             # logits are one row per prompt; what grows is attention scores, ~heads*width^2
-            heads = self._attention_heads()
+            heads = self._query_heads
             cost = lambda rows, width: rows * heads * width * (width + 1)  # noqa: E731
         else:
             cost = lambda rows, width: rows * width * max(self.vocab_size, 1)  # noqa: E731
@@ -384,15 +394,6 @@ class CandidateModel:
                     continue
             batches.append([i])
         return batches
-
-    def _attention_heads(self) -> int:
-        """Query heads (for the attention-score memory bound); config.json, else a guess."""
-        try:
-            import json
-            cfg = json.loads((self.folder / "config.json").read_text())
-            return int(cfg["num_attention_heads"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return max(1, self.manifest.num_kv_heads) * 4
 
     # --------------------------------------------------------------- scoring
     def score_options(self, prompts: list[str], letters: list[Sequence[str]],

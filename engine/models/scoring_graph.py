@@ -37,7 +37,6 @@ INT64_MAX = 2**63 - 1
 @dataclass(frozen=True)
 class DerivedGraph:
     data: bytes                       # serialized ModelProto for onnxruntime
-    last_position: bool
     fused_attention_layers: int
     attention_note: str | None        # why attention was left unfused, when it was
 
@@ -67,7 +66,7 @@ def derive_graph(onnx_path: Path, expected_sha256: str | None, *, last_position:
     if fuse:
         result = fuse_attention(model)
         layers, note = result.layers, result.reason
-    return DerivedGraph(model.SerializeToString(), last_position, layers, note)
+    return DerivedGraph(model.SerializeToString(), layers, note)
 
 
 def last_position_graph(onnx_path: Path, expected_sha256: str | None) -> bytes:
