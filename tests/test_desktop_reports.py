@@ -104,3 +104,27 @@ def test_generate_sign_verify_and_open(window, qtbot, tmp_path):
     finally:
         QDesktopServices.unsetUrlHandler("file")
     assert [u.toLocalFile() for u in catcher.urls] == [str(pdf)]
+
+
+def test_demo_reports_verify_in_one_click(window, qtbot, monkeypatch):
+    """After `make demo` the only certificate is the demo key's (keys/demo/): Verify uses it
+    instead of asking for a file."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from engine.report.demo_support import demo_reports
+    win, ws, name = window
+    run_id = _completed_run(win, name)
+    (report,) = demo_reports(ws, win.ctx.store, run_id, say=lambda _: None)
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *a, **k: asked.append(a) or ("", ""))
+    win.show_page("reports")
+    page = win.pages["reports"]
+    page.refresh()
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=LONG)
+    page.table.selectRow(0)
+    _wait(qtbot, page.verify_selected())
+    assert not asked
+    v = page.last_verification
+    assert v.ok, v.problems
+    assert Path(v.path) == report.path

@@ -289,11 +289,13 @@ class ReportsPage(QWidget):
         self.ctx.status_message.emit(f"Report written: {path}")
 
     def trust_cert_for(self, pdf: Path) -> Path | None:
-        """The certificate to trust: the selected key's, else the only one in the workspace."""
+        """The certificate to trust: the selected key's, else the only one in the workspace
+        (the demo key's included: it lives in keys/demo/ so it is never offered for signing,
+        but `make demo`'s reports must verify in one click)."""
         key = self.key_combo.currentData()
         if key and Path(key).with_suffix(".cert.pem").is_file():
             return Path(key).with_suffix(".cert.pem")
-        certs = sorted(self.ctx.ws.keys_dir.glob("*.cert.pem"))
+        certs = sorted(self.ctx.ws.keys_dir.rglob("*.cert.pem"))
         return certs[0] if len(certs) == 1 else None
 
     def verify_selected(self):
