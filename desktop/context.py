@@ -24,7 +24,10 @@ class AppContext(QObject):
 
     def __init__(self, ws: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        from engine.leftovers import sweep
         self.ws = ws
+        # What a killed import or ingest left behind goes before any page lists the workspace.
+        self.cleaned_up = sweep(ws)
         # ResultsStore is thread-safe (one connection behind a lock); workers share it.
         self.store = ResultsStore(ws.db_path)
         self.runner = TaskRunner(self)

@@ -3,20 +3,18 @@
 The engine reports progress through plain callbacks (`engine.events`), called
 on whatever thread runs the work. `EngineTask` runs one engine call on the
 global QThreadPool and re-emits those callbacks as Qt signals; Qt queues them
-to the UI thread because the signal object lives there. A `SafeVetError`
-becomes a `failed` signal carrying the engine's own message (shown in a
-dialog); anything else is logged with its traceback and reported in one line,
-so the user never reads a traceback.
+to the UI thread because the signal object lives there. Every failure goes
+through the engine's one error boundary (`engine.failures.explain`), so the
+dialog says exactly what the CLI would print: the engine's own message for
+expected failures, one line naming the log file for a bug.
 """
 from __future__ import annotations
 
 import logging
-import traceback
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from engine.errors import SafeVetError
 from engine.events import CancelToken, ProgressCallback, ProgressEvent
 
 log = logging.getLogger("safevet.desktop")
@@ -57,13 +55,12 @@ class EngineTask(QRunnable):
     def run(self) -> None:  # worker thread
         try:
             result = self.fn(self._progress, self.cancel_token)
-        except SafeVetError as exc:
-            self.signals.failed.emit(self.title, str(exc))
-        except Exception as exc:  # a bug, not the user's input: log it, say it in one line
-            log.error("%s failed:\n%s", self.title, traceback.format_exc())
-            self.signals.failed.emit(
-                self.title, f"Unexpected internal error ({type(exc).__name__}): {exc}\n\n"
-                            f"Details were written to the application log.")
+        except Exception as exc:  # input, environment or a bug: one boundary says which
+            from engine.failures import explain
+            failure = explain(exc, where=f"desktop: {self.title}")
+            if failure.log_path is not None:
+                log.error("%s failed; traceback in %s", self.title, failure.log_path)
+            self.signals.failed.emit(self.title, failure.message)
         else:
             self.signals.succeeded.emit(result)
         finally:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 
 class SafeVetError(Exception):
-    """Base for every error that is the user's input or environment, not a bug."""
+    """Base for every error that is the user's input or environment, not a bug.
+
+    `exit_code` is what the CLI exits with: 2 for input the user can fix (the
+    default), 1 for the machine's environment (disk full, a store in use).
+    """
+
+    exit_code = 2
 
 
 class InputError(SafeVetError):
@@ -36,7 +42,8 @@ class InputErrors(SafeVetError):
         self.errors = errors
         shown = "\n".join(f"  - {e}" for e in errors[:limit])
         more = f"\n  ... and {len(errors) - limit} more" if len(errors) > limit else ""
-        super().__init__(f"{len(errors)} error(s):\n{shown}{more}")
+        noun = "problem" if len(errors) == 1 else "problems"
+        super().__init__(f"{len(errors)} {noun} found:\n{shown}{more}")
 
 
 class IntegrityError(SafeVetError):
@@ -45,3 +52,13 @@ class IntegrityError(SafeVetError):
 
 class NotFoundError(SafeVetError):
     """A named model, suite, corpus or run is not in the workspace."""
+
+
+class EnvironmentFailure(SafeVetError):
+    """The machine, not the input: disk full, a file system error, a store in use."""
+
+    exit_code = 1
+
+
+class DiskFullError(EnvironmentFailure):
+    """No space left where SafeVet writes (results store, model or corpus folder)."""

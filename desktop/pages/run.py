@@ -513,6 +513,9 @@ class RunPage(QWidget):
             self.status.setText(f"Completed: {outcome.done} of {outcome.total} calls stored "
                                 f"({outcome.errors} errors) in {duration(outcome.seconds)}.")
             self.current.setText("")
+        elif outcome.status == "failed":
+            self.status.setText(f"Failed: {outcome.failure}. The figures of this run are not "
+                                f"evidence; fix the cause and start a new run.")
         else:
             self.status.setText(f"{outcome.status.capitalize()}: {outcome.done} of "
                                 f"{outcome.total} calls stored. Resume continues from here.")

@@ -313,7 +313,8 @@ class SuitesPage(QWidget):
             on_success=lambda r: (self._busy(False, f"{r.name}: {len(r.added)} added, "
                                                     f"{len(r.replaced)} replaced, "
                                                     f"{len(r.unchanged)} unchanged; "
-                                                    f"{r.chunk_count} chunks."),
+                                                    f"{r.chunk_count} chunks."
+                                                    + "".join(f" Note: {n}." for n in r.notes)),
                                   self.ctx.notify_corpora()),
             on_failure=self._failed)
 

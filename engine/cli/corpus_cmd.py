@@ -23,6 +23,9 @@ def ingest(paths: List[Path] = typer.Argument(..., help="Text/markdown files or 
            name: str = typer.Option(..., "--name", help="Corpus name"),
            chunk_tokens: int = typer.Option(200, help="Chunk size in embedder tokens (new corpus)"),
            overlap_tokens: int = typer.Option(40, help="Overlap between chunks (new corpus)"),
+           max_file_mb: int = typer.Option(
+               8, "--max-file-mb", min=1, metavar="N",
+               help="Refuse any file larger than N MiB (nothing is ingested)"),
            quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Create or update a corpus; unchanged files are skipped, changed ones replaced."""
     from pydantic import ValidationError
@@ -40,7 +43,9 @@ def ingest(paths: List[Path] = typer.Argument(..., help="Text/markdown files or 
     except ValidationError as exc:
         raise InputError("--chunk-tokens/--overlap-tokens", exc.errors()[0]["msg"]) from None
     report = ingest_corpus(ws, paths, name, progress=None if quiet else _progress_printer(),
-                           settings=settings)
+                           settings=settings, max_file_bytes=max_file_mb * 2**20)
+    for note in report.notes:  # text was changed: the operator must hear it even with -q
+        common.console.print(f"note: {note}", markup=False)
     common.console.print(
         f"corpus '{name}': {len(report.added)} added, {len(report.replaced)} replaced, "
         f"{len(report.unchanged)} unchanged; {report.chunk_count} chunks "

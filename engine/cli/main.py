@@ -10,7 +10,6 @@ import typer
 from engine.cli import common
 from engine.cli import corpus_cmd, models_cmd, report_cmd, review_cmd, run_cmd, suites_cmd
 from engine.cli import system_cmd
-from engine.errors import SafeVetError
 
 app = typer.Typer(name="safevet", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -42,16 +41,25 @@ def _click_exceptions():
     return exceptions
 
 
+def _show(failure_message: str) -> None:
+    """Print as plain text: rich would read `[mcq]` in a message as markup and drop it."""
+    from rich.text import Text
+    text = Text("error: ", style="bold red")
+    text.append(failure_message)
+    common.err_console.print(text, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; a SafeVetError becomes one clear message and exit code 2."""
+    """Run the CLI behind the one error boundary (engine.failures.explain): every failure is
+    one line and an exit code (2 input, 1 environment, 130 interrupted), never a traceback."""
+    from engine.failures import explain
+
+    common.set_home(None)  # each call chooses its own workspace (tests call main() in turn)
     try:
         result = app(args=argv, standalone_mode=False)
         # Without standalone mode, click hands back typer.Exit(code) as the return value.
         if isinstance(result, int) and not isinstance(result, bool):
             return result
-    except SafeVetError as exc:
-        common.err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-        return 2
     except KeyboardInterrupt:
         common.err_console.print("interrupted")
         return 130
@@ -66,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         if isinstance(exc, getattr(exc_mod, "Abort", ())):
             return 130
-        raise
+        # Only command words go to the log, never option values (a passphrase, a path).
+        words = [a for a in (argv if argv is not None else sys.argv[1:])[:3] if a.isidentifier()]
+        failure = explain(exc, where=" ".join(["safevet", *words]), home=common.chosen_home())
+        _show(failure.message)
+        return failure.exit_code
     return 0
 
 

@@ -78,8 +78,11 @@ def report(run_id: str = typer.Argument(..., help="Run id (see `safevet runs`)")
     from engine.errors import NotFoundError
     from engine.report.build import build_report, run_models
     from engine.report.keys import default_key, load_signing_identity
+    from engine.report.thresholds import load_thresholds
     from engine.store.db import ResultsStore
 
+    if thresholds is not None:
+        load_thresholds(thresholds)  # a bad thresholds file is refused before any work
     ws = workspace()
     store = ResultsStore(ws.db_path)
     run = store.get_run(run_id)

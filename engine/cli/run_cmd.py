@@ -62,6 +62,11 @@ def run(models: Optional[str] = typer.Option(None, "--models", help="Comma-separ
     if outcome.status == "interrupted":
         console.print(f"resume with: safevet run --resume {run_id}")
         raise typer.Exit(130)
+    if outcome.status == "failed":
+        from rich.text import Text
+        err_console.print(Text(f"error: run {run_id} failed: {outcome.failure}",
+                               style="bold red"), soft_wrap=True)
+        raise typer.Exit(1)
     print_summary(store, run_id)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from engine.cli.common import console, workspace
@@ -15,6 +16,9 @@ from engine.suites.io import validate_suite_dir
 from engine.suites.registry import list_suites, resolve_suite
 
 app = typer.Typer(no_args_is_help=True)
+# Names, descriptions, paths and errors come from suite files written elsewhere: they are
+# printed with escape() or markup=False, because rich reads "[/x]" in them as markup (and
+# raises on an unmatched tag) or "[link=...]" as a hyperlink.
 
 
 @app.command("import", help=(
@@ -41,7 +45,7 @@ def import_cmd(
     suite = import_suite(kind, path, out, suites_dir=suites_dir, id=suite_id, name=name,
                          version=version, license=license_)
     console.print(f"imported {len(suite.items)} items into {suite.id} {suite.version} "
-                  f"at {suite.path}")
+                  f"at {suite.path}", markup=False)
 
 
 @app.command("validate")
@@ -67,11 +71,11 @@ def list_cmd() -> None:
     table.add_column("status", overflow="fold")
     for folder, suite, error in list_suites(workspace()):
         if suite is None:
-            table.add_row("?", "?", "?", "?", str(folder), f"[red]{error}[/]")
+            table.add_row("?", "?", "?", "?", escape(str(folder)), f"[red]{escape(error)}[/]")
         else:
             kind = "mcq" if suite.mcq_items() and not suite.open_items() else (
                 "open" if suite.open_items() and not suite.mcq_items() else "mixed")
-            table.add_row(suite.id, suite.version, str(len(suite.items)), kind, str(folder),
+            table.add_row(suite.id, suite.version, str(len(suite.items)), kind, escape(str(folder)),
                           "ok" + (" (demonstration)" if suite.manifest.demonstration else ""))
     console.print(table)
 
@@ -84,9 +88,9 @@ def show(ref: str, item: Optional[str] = typer.Option(None, "--item", help="One 
         console.print_json(json.dumps(suite.item(item).model_dump(mode="json")))
         return
     m = suite.manifest
-    console.print(f"[bold]{m.name}[/] ({m.id} {m.version})")
+    console.print(f"[bold]{escape(m.name)}[/] ({m.id} {m.version})")
     console.print(f"{m.description}\nlicense: {m.license}\nsource: {m.source}\n"
-                  f"items: {m.item_count}  sha256: {m.items_sha256}")
+                  f"items: {m.item_count}  sha256: {m.items_sha256}", markup=False)
     if m.demonstration:
         console.print("[yellow]Demonstration set written for SafeVet; not a validated "
                       "clinical benchmark.[/]")
@@ -96,7 +100,7 @@ def show(ref: str, item: Optional[str] = typer.Option(None, "--item", help="One 
         counts[key] = counts.get(key, 0) + 1
     table = Table("group", "items")
     for key, n in sorted(counts.items()):
-        table.add_row(key, str(n))
+        table.add_row(escape(key), str(n))
     console.print(table)
     for entry in m.changelog:
-        console.print(f"{entry.version} {entry.date}: {entry.summary}")
+        console.print(f"{entry.version} {entry.date}: {entry.summary}", markup=False)

@@ -21,6 +21,7 @@ from typing import Iterator, Optional
 from engine.errors import SafeVetError
 from engine.events import ProgressCallback, emit
 from engine.hashing import sha256_file
+from engine.leftovers import staging_folder
 from engine.models import sources
 from engine.models.manifest import MANIFEST_FILE, ModelManifest, SpecialTokens, check_name
 from engine.models.registry import get_manifest, has_model, model_dir
@@ -197,19 +198,15 @@ def _refuse_existing(ws: Workspace, name: str) -> None:
 @contextlib.contextmanager
 def _staged(ws: Workspace, name: str) -> Iterator[Path]:
     """A hidden folder to build model `name` in; renamed into place only if the block
-    succeeds, removed otherwise, so nothing half-made ever looks like a model."""
-    staging = ws.models_dir / f".importing-{name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
-    try:
+    succeeds, removed otherwise, so nothing half-made ever looks like a model. A killed
+    import's folder is found by engine.leftovers and removed on the next command."""
+    with staging_folder(ws.models_dir, f".importing-{name}-") as staging:
         yield staging
         final = model_dir(ws, name)
         if final.exists():
             raise SafeVetError(f"a model folder {final} appeared while importing; "
                                f"remove it first")
         os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _quantize_in_place(folder: Path, progress: Optional[ProgressCallback]) -> dict:
@@ -302,23 +299,27 @@ def add_exported(ws: Workspace, folder: Path, name: str | None = None,
     hidden staging folder, and only then renamed into place: a tampered or
     incomplete folder registers nothing.
     """
+    from engine.models.folder_contents import check_contents
     from engine.models.registry import check_folder
+    from engine.safepath import contained
 
     folder = Path(folder)
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():
         raise SafeVetError(f"{folder}: not a folder (give the exported model folder, "
                            f"e.g. a copy of $SAFEVET_HOME/models/NAME)")
     manifest = ModelManifest.read(folder)
     label = f"exported model folder {folder}"
     check_folder(folder, manifest, label, progress=progress)
+    check_contents(folder, manifest)
     name = check_name(name or manifest.name)
     _refuse_existing(ws, name)
     with _staged(ws, name) as staging:
         for rel in manifest.files:
-            target = staging / rel
+            target = contained(staging, rel, source=folder / "manifest.json",
+                               field=f"files.{rel}")
             target.parent.mkdir(parents=True, exist_ok=True)
             emit(progress, "import", f"copying {rel}")
-            shutil.copyfile(folder / rel, target)
+            shutil.copyfile(folder / rel, target, follow_symlinks=False)
         if name != manifest.name:
             manifest = manifest.model_copy(update={"name": name})
         manifest.write(staging)

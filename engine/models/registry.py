@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Optional
 from engine.errors import IntegrityError, NotFoundError
 from engine.events import ProgressCallback, emit
 from engine.hashing import sha256_file
+from engine.models.folder_contents import listed_file
 from engine.models.manifest import MANIFEST_FILE, ModelManifest, check_name
+from engine.safepath import UnsafePathError
 from engine.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -71,8 +73,12 @@ def check_folder(folder: Path, manifest: ModelManifest, label: str,
     cache = cache or {}
     fresh: dict[str, list] = {}
     total = len(manifest.files)
+    for extra in folder.iterdir():
+        if extra.is_symlink():
+            raise UnsafePathError(extra, f"{label}: symbolic link in a model folder; SafeVet "
+                                         f"does not follow links (copy the file itself)")
     for done, (rel, expected) in enumerate(sorted(manifest.files.items()), start=1):
-        path = folder / rel
+        path = listed_file(folder, manifest, rel)
         if not path.is_file():
             raise IntegrityError(f"{label}: file {rel} is missing from {folder}; "
                                  f"re-import the model")

@@ -6,18 +6,19 @@ limit may well be over it, and the committee must not be told it passed.
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.hashing import sha256_file
+from engine.inputfiles import parse_toml, read_text
 from engine.metrics.types import Estimate, RunMetrics
 from engine.workspace import ASSETS_DIR
 
 DEFAULT_THRESHOLDS = ASSETS_DIR / "thresholds.toml"
+MAX_THRESHOLDS_BYTES = 1 * 2**20   # a few dozen limits; anything near a megabyte is not one
 CONDITIONS = ("closed_book", "clean_evidence", "conflict_evidence", "standard_rag",
               "agentic_rag", "max_context")
 RULE_TEXT = ("A maximum passes only if the upper bound of the 95% bootstrap interval is at or "
@@ -173,30 +174,32 @@ def _parse_limits(path: Path, text: str, table: dict, section: str, allowed: dic
     return out
 
 
+def _text_field(path: Path, text: str, data: dict, key: str) -> str:
+    """`name` / `version`: text or absent; a table or a number there is a mistake."""
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise InputError(path, f"expected text, got {type(value).__name__}",
+                         line=_line_of(text, key), field=key)
+    return value
+
+
 def load_thresholds(path: str | Path | None = None) -> ThresholdSet:
-    """Read a thresholds TOML; any mistake names the file, the line and the field."""
+    """Read a thresholds TOML; any mistake names the file, the line and the field.
+
+    The file may come from elsewhere (a committee's template on a USB stick), so it
+    is read like any untrusted input: a plain UTF-8 file of bounded size, parsed with
+    bounded nesting (tomllib alone recurses until the interpreter gives up).
+    """
     path = Path(path) if path else DEFAULT_THRESHOLDS
-    if not path.is_file():
-        raise InputError(path, "thresholds file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(m.group(1)) if m else None
-        raise InputError(path, f"invalid TOML: {str(exc).split(' (at line')[0]}",
-                         line=line) from exc
-    ts = ThresholdSet(path=str(path), sha256=hashlib.sha256(raw).hexdigest())
+    text = read_text(path, what="thresholds file", max_bytes=MAX_THRESHOLDS_BYTES)
+    data = parse_toml(text, file=path)
+    ts = ThresholdSet(path=str(path), sha256=sha256_file(path))
     for key in data:
         if key not in ("name", "version", "mcq", "open"):
             raise InputError(path, "unknown field (expected name, version, [mcq], [open])",
                              line=_line_of(text, key) or _line_of(text, "", key), field=key)
-    ts.name = str(data.get("name", ""))
-    ts.version = str(data.get("version", ""))
+    ts.name = _text_field(path, text, data, "name")
+    ts.version = _text_field(path, text, data, "version")
     mcq = data.get("mcq", {})
     if not isinstance(mcq, dict):
         raise InputError(path, "expected a table [mcq]", line=_line_of(text, "mcq"), field="mcq")

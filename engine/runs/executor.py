@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import secrets
+import sqlite3
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from itertools import groupby
 from typing import Iterable
 
 from engine.environment_info import host_info, package_versions
-from engine.errors import NotFoundError, SafeVetError
+from engine.errors import DiskFullError, NotFoundError, SafeVetError
+from engine.failures import is_disk_full
 from engine.events import CancelToken, ProgressCallback, emit
 from engine.runs.calls import (Stopwatch, base_record, choose, error_record, map_back,
                                parse_letter)
@@ -31,6 +33,8 @@ from engine.suites.schema import McqItem, OpenItem, Suite
 from engine.workspace import ASSETS_DIR, Workspace
 
 JUDGE_VALIDATION_FILE = ASSETS_DIR / "judge_validation" / "labelled_responses.jsonl"
+# A run whose stored calls are more than this share errors ends `failed`, not `completed`.
+MAX_ERROR_SHARE = 0.5
 
 
 @dataclass
@@ -43,6 +47,7 @@ class RunOutcome:
     skipped: int
     seconds: float
     throughput: dict[str, dict] = field(default_factory=dict)
+    failure: str | None = None     # why a run is `failed` (too many calls errored)
 
 
 def new_run_id() -> str:
@@ -138,19 +143,19 @@ def _execute_locked(ws: Workspace, store: ResultsStore, run_id: str,
     skipped = sum(1 for us in units_by_model.values() for u in us if u.key in done_keys)
     state = _Progress(total=total, done=skipped, progress=progress, run_id=run_id,
                       tau=config.settings.tau)
-    store.set_run_status(run_id, "running")
-    _record_judge_validation(store, run_id, suites)
-    emit(progress, "run", f"run {run_id}: {total} calls, {skipped} already stored",
-         done=skipped, total=total, run_id=run_id)
     corpus = None
-    if config.corpus and any(c in RETRIEVAL_CONDITIONS for c in config.conditions):
-        from engine.retrieval.corpus import open_corpus
-        corpus = open_corpus(ws, config.corpus)
     environment = run["environment"] or {}
     throughput = dict((run.get("summary") or {}).get("throughput", {}))
     started = time.perf_counter()
     status = "completed"
     try:
+        store.set_run_status(run_id, "running")
+        _record_judge_validation(store, run_id, suites)
+        emit(progress, "run", f"run {run_id}: {total} calls, {skipped} already stored",
+             done=skipped, total=total, run_id=run_id)
+        if config.corpus and any(c in RETRIEVAL_CONDITIONS for c in config.conditions):
+            from engine.retrieval.corpus import open_corpus
+            corpus = open_corpus(ws, config.corpus)
         for model_name in config.models:
             pending = [u for u in units_by_model[model_name] if u.key not in done_keys]
             if not pending:
@@ -173,18 +178,52 @@ def _execute_locked(ws: Workspace, store: ResultsStore, run_id: str,
             if cancel.cancelled:
                 status = "interrupted"
                 break
-    except BaseException:
-        store.set_run_status(run_id, "interrupted")
+    except BaseException as exc:
+        _mark_interrupted(store, run_id)
+        if is_disk_full(exc):
+            raise DiskFullError(
+                f"disk full while storing run {run_id} in {store.path} ({state.new_calls} "
+                f"calls stored before it); free space, then continue with "
+                f"`safevet run --resume {run_id}`") from exc
         raise
     finally:
         if corpus is not None:
             corpus.close()  # the store lock is released for the next process at once
-    store.set_run_status(run_id, status, summary={"throughput": throughput})
+    failure = None
+    if status == "completed":
+        failure = _failure_share(store, run_id)
+        status = "failed" if failure else status
+    summary = {"throughput": throughput}
+    if failure:
+        summary["failure"] = failure
+    store.set_run_status(run_id, status, summary=summary)
     emit(progress, "run", f"run {run_id} {status}", done=state.done, total=total,
          run_id=run_id, status=status)
     return RunOutcome(run_id=run_id, status=status, done=state.done, total=total,
                       errors=state.errors, skipped=skipped,
-                      seconds=time.perf_counter() - started, throughput=throughput)
+                      seconds=time.perf_counter() - started, throughput=throughput,
+                      failure=failure)
+
+
+def _mark_interrupted(store: ResultsStore, run_id: str) -> None:
+    """Best effort: on a full disk even this update may not fit, and the original error
+    is the one to report."""
+    try:
+        store.set_run_status(run_id, "interrupted")
+    except (sqlite3.Error, OSError):
+        pass
+
+
+def _failure_share(store: ResultsStore, run_id: str) -> str | None:
+    """Why the run counts as failed, or None: more than MAX_ERROR_SHARE of its stored
+    calls are errors (every call failing is the usual case: a model that cannot load
+    its prompts, a template that breaks). A figure computed from the rest would
+    describe a different, smaller suite than the one the committee was told about."""
+    counts = store.call_counts(run_id)
+    if counts.total == 0 or counts.errors / counts.total <= MAX_ERROR_SHARE:
+        return None
+    return (f"{counts.errors} of {counts.total} calls failed (more than "
+            f"{MAX_ERROR_SHARE:.0%}); first error: {counts.first_error}")
 
 
 def _record_judge_validation(store: ResultsStore, run_id: str, suites: list[Suite]) -> None:

@@ -19,8 +19,6 @@ DecisionKind = Literal["keep", "change_key", "change_labels", "edit_evidence", "
 DECISION_KINDS: tuple[str, ...] = get_args(DecisionKind)
 OPTION_LABELS: tuple[str, ...] = get_args(OptionLabel)
 EXPECTED_LABELS: tuple[str, ...] = get_args(Expected)
-# Labels a correct answer cannot carry: scoring would count the right answer as a harm.
-_HARMFUL = ("high_risk", "unsafe")
 
 # decision -> (allowed payload fields for MCQ, for open items)
 _FIELDS: dict[str, tuple[set[str], set[str]]] = {
@@ -132,12 +130,6 @@ def normalise_payload(item: McqItem | OpenItem, decision: str,
     changed = apply_change(item, decision, payload)
     if decision not in ("keep",) and changed == item:
         raise _fail(item.id, decision, "changes nothing in the item")
-    if isinstance(changed, McqItem):
-        harmful = [lab for lab in changed.labels_of(changed.answer) if lab in _HARMFUL]
-        if harmful:
-            raise _fail(item.id, decision, f"the key {changed.answer} would carry the label(s) "
-                        f"{', '.join(harmful)}; give corrected option_labels in the same "
-                        f"decision")
     return payload
 
 
@@ -156,7 +148,9 @@ def apply_change(item: McqItem | OpenItem, decision: str,
     try:
         return type(item).model_validate(data)
     except ValidationError as exc:
-        raise _fail(item.id, decision, "; ".join(e["msg"] for e in exc.errors())) from exc
+        # The schema holds every rule (a key never carries a harm label, among others).
+        raise _fail(item.id, decision, "; ".join(e["msg"].removeprefix("Value error, ")
+                                                  for e in exc.errors())) from exc
 
 
 def describe_change(item: McqItem | OpenItem, decision: str, payload: dict[str, Any]) -> str:

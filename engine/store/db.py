@@ -59,6 +59,15 @@ class CallRecord:
         return (self.model, self.suite_id, self.item_id, self.condition, self.variant)
 
 
+@dataclass(frozen=True)
+class CallCounts:
+    """How many calls a run has stored, how many are error rows, and the first error."""
+
+    total: int
+    errors: int
+    first_error: str | None
+
+
 class ResultsStore:
     """Thread-safe wrapper over one SQLite file; GUI workers share one instance."""
 
@@ -166,6 +175,14 @@ class ResultsStore:
                  call.completion_tokens, call.error, utc_now()))
             call.id = cur.lastrowid
             return call.id  # type: ignore[return-value]
+
+    def call_counts(self, run_id: str) -> "CallCounts":
+        row = self.query(
+            "SELECT COUNT(*) AS total, COUNT(error) AS errors, "
+            "(SELECT error FROM calls WHERE run_id=? AND error IS NOT NULL ORDER BY id LIMIT 1) "
+            "AS first_error FROM calls WHERE run_id=?", (run_id, run_id))[0]
+        return CallCounts(total=row["total"], errors=row["errors"],
+                          first_error=row["first_error"])
 
     def done_keys(self, run_id: str) -> set[tuple[str, str, str, str, str]]:
         rows = self.query("SELECT model, suite_id, item_id, condition, variant FROM calls "

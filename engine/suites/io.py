@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import reprlib
 import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from pydantic import TypeAdapter, ValidationError
 
 from engine.errors import InputError, InputErrors
 from engine.hashing import sha256_file
+from engine.inputfiles import parse_json, read_text
+from engine.safepath import UnsafePathError
 from engine.suites.schema import ChangelogEntry, McqItem, OpenItem, Suite, SuiteItem, SuiteManifest
 
 MANIFEST_NAME = "suite.json"
@@ -40,52 +43,82 @@ def _describe(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field (not part of the suite format)"
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        return msg[len("Value error, "):]
+    if err["type"].endswith("_type"):
+        # Strict types: show what was written, so `"yes"` for a boolean is obvious.
+        return f"{msg}, got {reprlib.repr(err.get('input'))}"
     return msg
 
 
-def _errors_from_validation(file: Path, line: int | None, exc: ValidationError) -> list[InputError]:
+# Whole-item checks name their field as "field: ..."; nested ones as "options.B: ...".
+_NAMED_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.+)$", re.S)
+
+
+def errors_from_validation(file: str | Path, line: int | None,
+                           exc: ValidationError) -> list[InputError]:
+    """One InputError per pydantic error, with the field the user wrote (importers use it
+    too, so an item refused on import reads the same as one refused on load)."""
     out = []
     for err in exc.errors():
         field, detail = _field_path(err["loc"]), _describe(err)
-        # Whole-item checks (answer, option_labels) name their field as "field: ...".
-        named = re.match(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", detail, re.S)
+        named = _NAMED_FIELD.match(detail)
         if field == "(item)" and named:
             field, detail = named.group(1), named.group(2)
         out.append(InputError(file, detail, line=line, field=field))
     return out
 
 
-def parse_items(path: Path) -> list[McqItem | OpenItem]:
-    """Parse `items.jsonl`, raising InputErrors listing every bad line."""
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(physical line number, line) of each non-blank line.
+
+    Split on newline only: str.splitlines also breaks at U+2028, U+0085 and
+    U+001C-U+001E, which are legal inside a JSON string, so it would cut a
+    valid record in two and shift every later line number.
+    """
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        if raw.strip():
+            yield lineno, raw
+
+
+def jsonl_objects(text: str, path: Path, errors: list[InputError]) -> Iterator[tuple[int, dict]]:
+    """(line, object) of each JSON-lines record; unparseable lines go to `errors`."""
+    for lineno, raw in jsonl_lines(text):
+        try:
+            obj = parse_json(raw, file=path, line=lineno)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        if not isinstance(obj, dict):
+            errors.append(InputError(path, "expected a JSON object on each line", line=lineno))
+            continue
+        yield lineno, obj
+
+
+def _validated_item(obj: dict, path: Path, lineno: int,
+                    errors: list[InputError]) -> McqItem | OpenItem | None:
+    obj.setdefault("kind", "mcq" if "options" in obj else "open")
+    if obj["kind"] not in ("mcq", "open"):
+        errors.append(InputError(path, f"expected 'mcq' or 'open', got {obj['kind']!r}",
+                                 line=lineno, field="kind"))
+        return None
+    try:
+        return _ITEM_ADAPTER.validate_python(obj)
+    except ValidationError as exc:
+        errors.extend(errors_from_validation(path, lineno, exc))
+        return None
+
+
+def parse_items(path: Path, text: str | None = None) -> list[McqItem | OpenItem]:
+    """Parse `items.jsonl` (or its already-read `text`), raising InputErrors listing every
+    bad line; a file with no item at all is an error too."""
+    if text is None:
+        text = read_text(path, what=ITEMS_NAME)
     errors: list[InputError] = []
     items: list[McqItem | OpenItem] = []
     seen: dict[str, int] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(InputError(path, f"invalid JSON ({exc.msg} at column {exc.colno})",
-                                     line=lineno))
-            continue
-        if not isinstance(obj, dict):
-            errors.append(InputError(path, "expected a JSON object per line", line=lineno))
-            continue
-        obj.setdefault("kind", "mcq" if "options" in obj else "open")
-        if obj["kind"] not in ("mcq", "open"):
-            errors.append(InputError(path, f"expected 'mcq' or 'open', got {obj['kind']!r}",
-                                     line=lineno, field="kind"))
-            continue
-        try:
-            item = _ITEM_ADAPTER.validate_python(obj)
-        except ValidationError as exc:
-            errors.extend(_errors_from_validation(path, lineno, exc))
+    for lineno, obj in jsonl_objects(text, path, errors):
+        item = _validated_item(obj, path, lineno, errors)
+        if item is None:
             continue
         if item.id in seen:
             errors.append(InputError(path, f"duplicate id {item.id!r} (first on line "
@@ -95,33 +128,42 @@ def parse_items(path: Path) -> list[McqItem | OpenItem]:
         items.append(item)
     if errors:
         raise InputErrors(errors)
+    if not items:
+        raise InputError(path, "no items: a suite needs at least one item, one JSON object "
+                               "per line")
     return items
 
 
+def _require(path: Path, missing: str) -> None:
+    """A clear 'missing' message; a dangling link still exists and is refused as a link."""
+    if not os.path.lexists(path):
+        raise InputError(path, missing)
+
+
 def _read_manifest(path: Path) -> SuiteManifest:
-    if not path.exists():
-        raise InputError(path, "missing: a suite folder needs suite.json and items.jsonl")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"invalid JSON ({exc.msg} at column {exc.colno})",
-                         line=exc.lineno) from exc
+    _require(path, "missing: a suite folder needs suite.json and items.jsonl")
+    obj = parse_json(read_text(path, what=MANIFEST_NAME), file=path)
+    if not isinstance(obj, dict):
+        raise InputError(path, "expected a JSON object (the suite's manifest)", line=1)
     try:
         return SuiteManifest.model_validate(obj)
     except ValidationError as exc:
-        raise InputErrors(_errors_from_validation(path, None, exc)) from exc
+        raise InputErrors(errors_from_validation(path, None, exc)) from None
 
 
 def load_suite(folder: str | Path) -> Suite:
     """Load a suite, checking its items hash and item count against the manifest."""
     folder = Path(folder)
+    if folder.is_symlink():
+        raise UnsafePathError(folder, "is a symbolic link to a suite folder; SafeVet does not "
+                                      "follow links in input (copy the folder itself)")
     if not folder.is_dir():
         raise InputError(folder, "not a suite folder (expected a directory with suite.json)")
     manifest_path = folder / MANIFEST_NAME
     items_path = folder / ITEMS_NAME
     manifest = _read_manifest(manifest_path)
-    if not items_path.exists():
-        raise InputError(items_path, "missing: the suite's items file")
+    _require(items_path, "missing: the suite's items file")
+    text = read_text(items_path, what=ITEMS_NAME)
     actual = sha256_file(items_path)
     if actual != manifest.items_sha256:
         raise InputError(manifest_path,
@@ -129,7 +171,7 @@ def load_suite(folder: str | Path) -> Suite:
                          f"{manifest.items_sha256}: the items were changed after the suite "
                          f"was written (edit through SafeVet, or re-validate and re-hash)",
                          field="items_sha256")
-    items = parse_items(items_path)
+    items = parse_items(items_path, text)
     if len(items) != manifest.item_count:
         raise InputError(manifest_path, f"manifest says {manifest.item_count} items, "
                          f"items.jsonl has {len(items)}", field="item_count")
@@ -145,6 +187,21 @@ def _item_line(item: McqItem | OpenItem) -> str:
                       sort_keys=False)
 
 
+def _new_manifest(folder: Path, *, version: str, item_count: int,
+                  changelog: list[ChangelogEntry] | None, summary: str | None,
+                  **fields: object) -> SuiteManifest:
+    """The manifest for `folder`, its changelog ending with this version; a bad --name,
+    --version or a source file name holding a control code is an InputError, not a crash."""
+    try:
+        log = list(changelog or [])
+        if not log or log[-1].version != version:
+            log.append(ChangelogEntry(version=version, date=date.today(),
+                                      summary=summary or f"{item_count} items written"))
+        return SuiteManifest(version=version, item_count=item_count, changelog=log, **fields)
+    except ValidationError as exc:
+        raise InputErrors(errors_from_validation(folder / MANIFEST_NAME, None, exc)) from None
+
+
 def write_suite(folder: str | Path, *, id: str, name: str, version: str, items: Iterable,
                 license: str, source: str, description: str = "", demonstration: bool = False,
                 changelog: list[ChangelogEntry] | None = None, summary: str | None = None,
@@ -154,6 +211,8 @@ def write_suite(folder: str | Path, *, id: str, name: str, version: str, items: 
     if folder.exists() and not overwrite:
         raise InputError(folder, "already exists; choose another --out or remove it first")
     items = list(items)
+    if not items:
+        raise InputError(folder, "no items to write: a suite needs at least one item")
     ids = set()
     for it in items:
         if it.id in ids:
@@ -166,14 +225,11 @@ def write_suite(folder: str | Path, *, id: str, name: str, version: str, items: 
         with open(items_path, "w", encoding="utf-8", newline="\n") as fh:
             for it in items:
                 fh.write(_item_line(it) + "\n")
-        log = list(changelog or [])
-        if not log or log[-1].version != version:
-            log.append(ChangelogEntry(version=version, date=date.today(),
-                                      summary=summary or f"{len(items)} items written"))
-        manifest = SuiteManifest(id=id, name=name, version=version, description=description,
-                                 license=license, source=source, item_count=len(items),
-                                 items_sha256=sha256_file(items_path), demonstration=demonstration,
-                                 changelog=log)
+        manifest = _new_manifest(folder, id=id, name=name, version=version,
+                                 description=description, license=license, source=source,
+                                 item_count=len(items), items_sha256=sha256_file(items_path),
+                                 demonstration=demonstration, changelog=changelog,
+                                 summary=summary)
         (tmp / MANIFEST_NAME).write_text(
             json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8")

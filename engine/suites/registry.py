@@ -1,9 +1,14 @@
-"""Where suites live: the bundled demo suites in assets and imported ones in the workspace."""
+"""Where suites live: the bundled demo suites in assets and imported ones in the workspace.
+
+A folder that cannot be loaded (broken, a link, unreadable) is listed with its
+error and skipped when resolving by id, so one bad copy never hides the rest.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 from engine.errors import NotFoundError, SafeVetError
+from engine.failures import explain
 from engine.suites.io import MANIFEST_NAME, load_suite
 from engine.suites.schema import Suite
 from engine.workspace import ASSETS_DIR, Workspace
@@ -27,8 +32,8 @@ def list_suites(ws: Workspace) -> list[tuple[Path, Suite | None, str | None]]:
     for d in suite_dirs(ws):
         try:
             out.append((d, load_suite(d), None))
-        except SafeVetError as exc:
-            out.append((d, None, str(exc)))
+        except (SafeVetError, OSError) as exc:  # OSError: a file the user may not read
+            out.append((d, None, explain(exc).message))
     return out
 
 
@@ -42,7 +47,7 @@ def resolve_suite(ws: Workspace, ref: str) -> Suite:
     for d in suite_dirs(ws):
         try:
             s = load_suite(d)
-        except SafeVetError:
+        except (SafeVetError, OSError):
             continue
         if s.id == want_id and (not want_version or s.version == want_version):
             matches.append(s)

@@ -3,23 +3,62 @@
 Options carry tags (`high_risk`, `unsafe`, `contradicts_evidence`) the way HELM
 references do, so every safety metric is a lookup on the chosen option rather
 than a judgement made at scoring time.
+
+Suites arrive from elsewhere, so the models are strict: a `"yes"` where a
+boolean belongs or a `"52"` where a count belongs is a mistake in the file,
+not something to guess at (`bool("no")` is True), and a string holding a NUL
+byte or a terminal escape is refused wherever it sits.
 """
 from __future__ import annotations
 
-from datetime import date  # noqa: F401 - pydantic resolves the `date` annotation at runtime
+from datetime import date
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
+                      model_validator)
+
+from engine.inputfiles import control_char_field
 
 OptionLabel = Literal["high_risk", "unsafe", "contradicts_evidence"]
 Expected = Literal["refuse", "caution", "comply"]
 AttackMethod = Literal["direct", "indirect", "obfuscate", "role_play"]
 OpenFamily = Literal["harmful_request", "benign_boundary", "adversarial"]
 LETTERS = "ABCDEFGH"
+# Labels the keyed answer may not carry: every safety rate counts the chosen option's labels,
+# so a labelled key would score the right answer as a harm (or a contradiction).
+KEY_FORBIDDEN_LABELS: tuple[str, ...] = ("high_risk", "unsafe", "contradicts_evidence")
+
+
+def _iso_text_or_date(value: object) -> object:
+    """Lax date parsing would also read 1700000000 as a Unix time; only text or a date."""
+    if isinstance(value, (str, date)):
+        return value
+    raise ValueError(f"expected an ISO date such as 2026-01-31, got {value!r}")
+
+
+# JSON has no date type: a changelog date is an ISO string in suite.json, which strict mode
+# would refuse when validating the parsed dict, so this one field parses the string.
+IsoDate = Annotated[date, Field(strict=False), BeforeValidator(_iso_text_or_date)]
+
+
+def control_char_message(char: str) -> str:
+    """What is wrong with text holding a control code, said the same by schema and importers."""
+    return (f"control character {char} in the text (NUL bytes and terminal control codes are "
+            f"not allowed in a suite)")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: object) -> object:
+        """Checked on the raw input, so the message can name the nested field (options.B)."""
+        found = control_char_field(data)
+        if found:
+            field, char = found
+            raise ValueError(f"{field}: {control_char_message(char)}")
+        return data
 
 
 class McqItem(_Strict):
@@ -59,6 +98,11 @@ class McqItem(_Strict):
             if letter not in self.options:
                 raise ValueError(f"option_labels: label on unknown option letter {letter!r} "
                                  f"(options are {', '.join(self.options)})")
+        on_key = [lab for lab in self.labels_of(self.answer) if lab in KEY_FORBIDDEN_LABELS]
+        if on_key:
+            raise ValueError(f"option_labels: the key {self.answer} is labelled "
+                             f"{', '.join(on_key)}; the right answer would carry the label into "
+                             f"every safety rate, so label only wrong options (or fix the key)")
         return self
 
     def labels_of(self, letter: str | None) -> list[str]:
@@ -87,7 +131,7 @@ SuiteItem = Annotated[Union[McqItem, OpenItem], Field(discriminator="kind")]
 
 class ChangelogEntry(_Strict):
     version: str
-    date: date
+    date: IsoDate
     summary: str
     items: list[str] = Field(default_factory=list)
     author: str = ""
@@ -102,7 +146,7 @@ class SuiteManifest(_Strict):
     description: str = ""
     license: str = Field(min_length=1)
     source: str = Field(min_length=1)
-    item_count: int = Field(ge=0)
+    item_count: int = Field(ge=1)  # an empty suite measures nothing, so no run may start from one
     items_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     demonstration: bool = False
     changelog: list[ChangelogEntry] = Field(default_factory=list)

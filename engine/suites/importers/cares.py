@@ -17,14 +17,16 @@ import re
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.suites.importers.rows import (Problems, Row, int_field, read_csv, read_jsonl,
-                                           read_text, text_field)
+from engine.inputfiles import read_text
+from engine.suites.importers.rows import (Problems, Row, build_item, int_field, read_csv,
+                                           read_jsonl, text_field)
 from engine.suites.schema import Expected, OpenItem
 
 KIND = "cares"
 LICENSE = "as distributed by the CARES-18K authors (see the source dataset's card)"
 COLUMNS = ["principle_index", "harmful_level", "method", "base_prompt", "prompt"]
 METHODS = ("direct", "indirect", "obfuscate", "role_play")
+COLUMN_OF = {"harm_level": "harmful_level", "category": "principle_index"}  # suite field: column
 _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 
 
@@ -50,7 +52,7 @@ def _rows(path: Path, problems: Problems) -> list[Row]:
     if path.suffix.lower() == ".parquet":
         raise InputError(path, "Parquet is not read directly; export it to JSON lines or CSV "
                          "first (e.g. pandas: df.to_json(path, orient='records', lines=True))")
-    if read_text(path).lstrip().startswith("["):
+    if read_text(path, what="JSON-lines file").lstrip().startswith("["):
         raise InputError(path, "a JSON array; expected JSON lines (one object per line) or "
                          "CSV", line=1)
     rows = read_jsonl(path, problems)
@@ -88,9 +90,12 @@ def read_items(path: str | Path) -> list[OpenItem]:
         seen[item_id] = row.line
         if None in (principle, level, method, base, prompt):
             continue
-        items.append(OpenItem(id=item_id, prompt=prompt, expected=expected_for_level(level),
-                              family="adversarial", category=f"principle-{principle}",
-                              harm_level=level, method=method, base_prompt=base))
+        item = build_item(OpenItem, path, row.line, problems, columns=COLUMN_OF,
+                          id=item_id, prompt=prompt, expected=expected_for_level(level),
+                          family="adversarial", category=f"principle-{principle}",
+                          harm_level=level, method=method, base_prompt=base)
+        if item is not None:
+            items.append(item)
     problems.raise_if_any()
     return items
 

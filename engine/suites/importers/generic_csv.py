@@ -21,9 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from engine.suites.importers.rows import Problems, read_csv, text_field
+from engine.suites.importers.rows import Problems, build_item, read_csv, text_field
 from engine.suites.schema import McqItem
 
 KIND = "generic-csv"
@@ -37,6 +35,14 @@ COLUMNS_HELP = ("id, question, option_a, option_b (required), option_c..option_e
                 "no gaps), answer (letter A-E), labels_a..labels_e (optional pipe lists of "
                 "high_risk|unsafe|contradicts_evidence), clean_evidence, conflict_evidence, "
                 "topic (optional)")
+
+
+def _columns(answer: str) -> dict[str, str]:
+    """Suite fields as the CSV's columns, so a schema error names the column to fix (a
+    label on the key is a mistake in that key's labels column)."""
+    out = {f"options.{x.upper()}": f"option_{x}" for x in LETTERS}
+    out["option_labels"] = f"labels_{answer.lower()}" if answer else "answer"
+    return out
 
 
 def read_items(path: str | Path) -> list[McqItem]:
@@ -95,15 +101,13 @@ def read_items(path: str | Path) -> list[McqItem]:
             seen[item_id] = row.line
         if len(problems.errors) > before:
             continue
-        try:
-            items.append(McqItem(id=item_id, question=question, options=options, answer=answer,
-                                 option_labels=labels, clean_evidence=v.get("clean_evidence", ""),
-                                 conflict_evidence=v.get("conflict_evidence", ""),
-                                 topic=v.get("topic", "")))
-        except ValidationError as exc:
-            for err in exc.errors():
-                problems.add(path, err["msg"].removeprefix("Value error, "), line=row.line,
-                             field=".".join(str(p) for p in err["loc"]) or None)
+        item = build_item(McqItem, path, row.line, problems, columns=_columns(answer),
+                          id=item_id, question=question, options=options, answer=answer,
+                          option_labels=labels, clean_evidence=v.get("clean_evidence", ""),
+                          conflict_evidence=v.get("conflict_evidence", ""),
+                          topic=v.get("topic", ""))
+        if item is not None:
+            items.append(item)
     problems.raise_if_any()
     return items
 

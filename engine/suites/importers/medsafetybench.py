@@ -21,7 +21,8 @@ import re
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.suites.importers.rows import Problems, read_csv, text_field
+from engine.safepath import regular_file
+from engine.suites.importers.rows import Problems, build_item, read_csv, text_field
 from engine.suites.schema import OpenItem
 
 KIND = "medsafetybench"
@@ -29,6 +30,13 @@ LICENSE = "MIT (MedSafetyBench, AI4LIFE-GROUP, 2024)"
 FILE_PATTERN = re.compile(r"^med_safety_demonstrations_category_(\d+)\.csv$")
 REQUEST = "harmful_medical_request"
 SAFE = "safe_response"
+COLUMN_OF = {"prompt": REQUEST, "reference_response": SAFE}  # suite field: source column
+
+
+def _holds_category_files(path: Path) -> bool:
+    """A real subfolder (never a link) with a category file in it, for the split hint."""
+    return (path.is_dir() and not path.is_symlink()
+            and any(FILE_PATTERN.match(f.name) for f in path.iterdir()))
 
 
 def category_files(folder: Path) -> dict[int, Path]:
@@ -39,15 +47,17 @@ def category_files(folder: Path) -> dict[int, Path]:
     found: dict[int, Path] = {}
     for path in sorted(folder.iterdir()):
         match = FILE_PATTERN.match(path.name)
-        if match and path.is_file():
+        if match:
+            # A link or folder under a category file's name is refused, not skipped: the
+            # operator would otherwise lose a category without a word.
+            regular_file(path, what="category file")
             n = int(match.group(1))
             if not 1 <= n <= 9:
                 raise InputError(path, f"category {n} is not an AMA principle (expected 1-9)")
             found[n] = path
     if found:
         return found
-    holders = sorted(p.name for p in folder.iterdir()
-                     if p.is_dir() and any(FILE_PATTERN.match(f.name) for f in p.iterdir()))
+    holders = sorted(p.name for p in folder.iterdir() if _holds_category_files(p))
     if holders:
         raise InputError(folder, "holds no med_safety_demonstrations_category_N.csv itself, "
                          f"but its subfolders {', '.join(holders)} do; they are separate "
@@ -69,9 +79,12 @@ def read_items(folder: str | Path) -> list[OpenItem]:
             safe = text_field(row, SAFE, path, problems)
             if request is None or safe is None:
                 continue
-            items.append(OpenItem(id=f"msb-c{n}-{index:04d}", prompt=request, expected="refuse",
-                                  family="harmful_request", category=f"ama-principle-{n}",
-                                  reference_response=safe))
+            item = build_item(OpenItem, path, row.line, problems, columns=COLUMN_OF,
+                              id=f"msb-c{n}-{index:04d}", prompt=request, expected="refuse",
+                              family="harmful_request", category=f"ama-principle-{n}",
+                              reference_response=safe)
+            if item is not None:
+                items.append(item)
     problems.raise_if_any()
     return items
 

@@ -18,13 +18,16 @@ import json
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.suites.importers.rows import Problems, read_text
+from engine.inputfiles import parse_json, read_text
+from engine.suites.importers.rows import Problems, build_item, has_control_chars
 from engine.suites.schema import McqItem
 
 KIND = "pubmedqa"
 LICENSE = "MIT (PubMedQA, Jin et al. 2019)"
 OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
 ANSWERS = {text: letter for letter, text in OPTIONS.items()}
+COLUMN_OF = {"question": "QUESTION", "clean_evidence": "CONTEXTS",
+             "topic": "MESHES"}  # suite field: source field
 # MeSH check tags describe the study population, not what the question is about.
 _CHECK_TAGS = {"humans", "animals", "male", "female", "adult", "aged", "middle aged",
                "aged, 80 and over", "adolescent", "child", "child, preschool", "infant",
@@ -66,12 +69,8 @@ def _evidence(contexts: list[str], labels: object) -> str:
 def read_items(path: str | Path) -> list[McqItem]:
     """Every record as a three-option MCQ; any bad record rejects the whole file."""
     path = Path(path)
-    text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"invalid JSON ({exc.msg} at column {exc.colno})",
-                         line=exc.lineno) from exc
+    text = read_text(path, what="PubMedQA file")
+    data = parse_json(text, file=path)
     if not isinstance(data, dict) or not data:
         raise InputError(path, "expected a non-empty JSON object keyed by PubMed id", line=1)
     lines = _key_lines(text, list(data))
@@ -82,6 +81,8 @@ def read_items(path: str | Path) -> list[McqItem]:
         before = len(problems.errors)
         if not isinstance(rec, dict):
             problems.add(path, f"record {key!r}: expected an object", line=line)
+            continue
+        if has_control_chars(rec, path, line, problems):
             continue
         question = rec.get("QUESTION")
         if not isinstance(question, str) or not question.strip():
@@ -99,10 +100,13 @@ def read_items(path: str | Path) -> list[McqItem]:
                          f"{rec.get('final_decision')!r}", line=line, field="final_decision")
         if len(problems.errors) > before:
             continue
-        items.append(McqItem(id=f"pmqa-{str(key).strip()}", question=question.strip(),
-                             options=dict(OPTIONS), answer=ANSWERS[decision],
-                             clean_evidence=_evidence(contexts, rec.get("LABELS")),
-                             topic=_topic(rec.get("MESHES"))))
+        item = build_item(McqItem, path, line, problems, columns=COLUMN_OF,
+                          id=f"pmqa-{str(key).strip()}", question=question.strip(),
+                          options=dict(OPTIONS), answer=ANSWERS[decision],
+                          clean_evidence=_evidence(contexts, rec.get("LABELS")),
+                          topic=_topic(rec.get("MESHES")))
+        if item is not None:
+            items.append(item)
     problems.raise_if_any()
     return items
 
