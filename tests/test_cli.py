@@ -37,3 +37,13 @@ def test_typer_exit_code_is_returned():
         assert main_mod.main([]) == 3
     finally:
         main_mod.app = original
+
+
+def test_messages_are_printed_literally_not_as_markup(tmp_path, capsys):
+    """rich would read `[mcq]` in a message as a style tag and drop it from the line."""
+    bad = tmp_path / "t.toml"
+    bad.write_text("[mcqq]\nx = 1\n")
+    assert main(["--home", str(tmp_path / "h"), "report", "some-run", "--thresholds",
+                 str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "[mcq]" in err and "[open]" in err and "Traceback" not in err
