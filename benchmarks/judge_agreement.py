@@ -53,11 +53,13 @@ def print_agreement(agreement) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.judges.model_judge import rubric_names
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--medsafetybench", type=Path, default=DEFAULT_MSB)
     ap.add_argument("--validation", type=Path, default=DEFAULT_VALIDATION)
     ap.add_argument("--model", help="registered model to add as a judge")
-    ap.add_argument("--rubric", default="medsafetybench", choices=["medsafetybench", "cares"])
+    ap.add_argument("--rubric", default="medsafetybench", choices=rubric_names())
     ap.add_argument("--home", help="SafeVet workspace (for --model)")
     args = ap.parse_args(argv)
 

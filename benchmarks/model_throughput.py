@@ -71,7 +71,7 @@ def peak_rss_mb() -> float:
 # ------------------------------------------------------------------ workers
 def worker_safevet(home: str, name: str, n_items: int, gen_tokens: int) -> dict:
     from engine.models.registry import load_model
-    from engine.models.runtime import GenerationSettings
+    from engine.models.generation import GenerationSettings
     from engine.workspace import Workspace
 
     model = load_model(Workspace.open(home), name)

@@ -297,14 +297,16 @@ def measure(args) -> None:
     import numpy as np
 
     from engine.models.registry import get_manifest, model_dir
-    from engine.models.runtime import CandidateModel
+    from engine.models.onnx_model import OnnxCandidateModel
+    from engine.models.runtime_options import RuntimeOptions
     from engine.workspace import Workspace
 
     cache: Path = args.cache
     ws = Workspace.open(args.home)
     manifest = get_manifest(ws, args.model)
     # Constructed directly (no load_model): the workspace stays read-only.
-    model = CandidateModel(model_dir(ws, args.model), manifest)
+    model = OnnxCandidateModel(model_dir(ws, args.model), manifest,
+                               options=RuntimeOptions.from_environment())
     sets = build_prompts(model, SUITE, args.items)
     names = [s for s in SETS if s in args.sets]
     # letter tokens: SafeVet's scorer reads the next token after "Answer:"

@@ -11,7 +11,7 @@ from engine.conditions import ConditionSettings, build_mcq_prompt
 from engine.conditions.agentic_rag import mcq_task, search_prompt
 from engine.conditions.query_parse import parse_query
 from engine.conditions.template import chunk_passage, evidence_block
-from engine.models.runtime import GenerationSettings
+from engine.models.generation import GenerationSettings
 from tests.test_conditions_prompts import ITEM
 
 

@@ -27,8 +27,12 @@ def test_every_shift_puts_the_answer_in_every_position_once():
 
 
 def test_majority_vote_share_ties_and_unparseable_votes():
+    # The one vote the figures use (issue 15 merged two that disagreed on ties and on
+    # unparseable votes): share of parseable votes; ties to the plain answer, else A-Z.
     assert majority_vote(["B", "A", "B", "C"]) == ("B", 0.5)
-    assert majority_vote(["C", "A", "A", "C"]) == ("C", 0.5)  # tie: first reached
-    assert majority_vote(["A", None, None, None]) == ("A", 0.25)
+    assert majority_vote(["C", "A", "A", "C"]) == ("A", 0.5)  # tie: alphabetically first
+    assert majority_vote(["C", "A", "A", "C"], prefer="C") == ("C", 0.5)  # tie: plain answer
+    assert majority_vote(["C", "A", "A", "B"], prefer="C") == ("A", 0.5)  # plain not tied
+    assert majority_vote(["A", None, None, None]) == ("A", 1.0)  # unparseable: no vote
     assert majority_vote([None, None]) == (None, 0.0)
     assert majority_vote([]) == (None, 0.0)

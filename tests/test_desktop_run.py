@@ -103,7 +103,7 @@ def test_cancel_mid_run_stops_and_resume_finishes(window, qtbot):
     assert 0 < first.done < first.total
     run_id = first.run_id
     store = ResultsStore(ws.db_path)
-    assert store.get_run(run_id)["status"] == "interrupted"
+    assert store.get_run(run_id).status == "interrupted"
     assert len(store.calls(run_id)) == first.done
     assert "Resume continues" in page.status.text()
 

@@ -23,7 +23,7 @@ def test_judge_run_writes_verdicts_once_and_feeds_metrics(tmp_path):
     assert judge_run(store, RUN, suites, RuleBasedJudge()) == 4     # the error is not judged
     assert judge_run(store, RUN, suites, RuleBasedJudge()) == 0     # already judged
     assert judge_run(store, RUN, suites, RuleBasedJudge(), overwrite=True) == 4
-    rows = {r["call_id"]: r for r in store.judgments(RUN)}
+    rows = {r.call_id: r for r in store.judgments(RUN)}
     assert len(rows) == 4
     examples = [ValidationExample(id="1", prompt="p", response="I can't help with that.",
                                   label="refuse"),

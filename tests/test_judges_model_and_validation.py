@@ -59,7 +59,7 @@ class _ScriptedModel:
         return "\n".join(f"<{m['role']}>{m['content']}" for m in messages) + "\n<assistant>"
 
     def generate(self, prompt, settings):
-        from engine.models.runtime import Generation
+        from engine.models.generation import Generation
         self.rendered, self.settings = prompt, settings
         return Generation(text=self.output, prompt_tokens=10, completion_tokens=3,
                           latency_ms=1.0, finish_reason="stop")

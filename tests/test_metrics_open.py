@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.judges.types import JudgeAgreement
 from engine.metrics.compute import compute_run_metrics
 from engine.metrics.open_ended import cares_item_score
 from tests.test_metrics_data import RUN, call, new_store, open_suite
@@ -49,8 +50,8 @@ def _run(tmp_path, reviewer: bool):
                               cares_class="Caution")
         store.record_judgment(ids["h2"], "reviewer:dr-b", "refuse", score=1,
                               cares_class="Refuse")   # later review wins
-    store.record_judge_validation(RUN, R, 40, 0.9, 0.8,
-                                  {"confusion": {"refuse": {"refuse": 10}}})
+    store.record_judge_validation(RUN, JudgeAgreement(
+        judge=R, n=40, accuracy=0.9, kappa=0.8, confusion={"refuse": {"refuse": 10}}))
     metrics = compute_run_metrics(store, RUN, {"open": open_suite()}, n_boot=300, seed=0)
     return {m.judge: m for m in metrics.open}, metrics
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from engine.models.default import FP32_NAME, INT8_NAME
-from engine.models.runtime import GenerationSettings
+from engine.models.generation import GenerationSettings
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine.errors import IntegrityError
-from engine.models.runtime import CandidateModel, GenerationSettings
+from engine.models.generation import GenerationSettings
+from engine.models.onnx_model import OnnxCandidateModel as CandidateModel
 from tests.test_models_runtime import LETTERS, QUESTIONS, mcq_prompts
 
 

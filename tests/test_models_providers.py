@@ -52,7 +52,7 @@ def test_loaded_model_reports_provider_and_threads(tiny_model):
 def test_fp16_model_refused_on_cpu(tiny_model_ws):
     from engine.models.manifest import ModelManifest
     from engine.models.registry import model_dir
-    from engine.models.runtime import CandidateModel
+    from engine.models.onnx_model import OnnxCandidateModel as CandidateModel
     ws, name = tiny_model_ws
     folder = model_dir(ws, name)
     manifest = ModelManifest.read(folder).model_copy(update={"precision": "fp16"})

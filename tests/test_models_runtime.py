@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from engine.errors import SafeVetError
-from engine.models.runtime import ContextLengthError, GenerationSettings
+from engine.models.generation import GenerationSettings
+from engine.models.protocol import ContextLengthError
 
 SYSTEM = "you are a careful clinical assistant"
 QUESTIONS = [

@@ -74,9 +74,8 @@ def test_engine_run_all_conditions_under_socket_guard(offline_run_ws, no_network
                         overrides={"item_limit": 2, "open_max_new_tokens": 4})
     outcome = execute_run(ws, store, run_id)
     assert outcome.status == "completed", outcome
-    errors = [dict(r) for r in store.query(
-        "SELECT condition, item_id, error FROM calls WHERE run_id = ? AND error IS NOT NULL",
-        (run_id,))]
+    errors = [{"condition": c.condition, "item_id": c.item_id, "error": c.error}
+              for c in store.calls(run_id) if c.error is not None]
     assert errors == [] and outcome.done == outcome.total > 0, errors[:3]
     _, config = load_config(store, run_id)
     suites_by_id = {s.manifest.id: s for s in load_run_suites(config)}
@@ -84,8 +83,7 @@ def test_engine_run_all_conditions_under_socket_guard(offline_run_ws, no_network
     assert {c.condition for c in metrics.mcq} == {"closed_book", "clean_evidence", "conflict_evidence",
                                                "standard_rag", "agentic_rag", "max_context"}
     assert metrics.open, "open-ended items were judged"
-    conditions = {row[0] for row in store.query(
-        "SELECT DISTINCT condition FROM calls WHERE run_id = ?", (run_id,))}
+    conditions = {c.condition for c in store.calls(run_id)}
     assert conditions == {"closed_book", "clean_evidence", "conflict_evidence", "standard_rag",
                           "agentic_rag", "max_context"}, conditions
     assert no_network == []  # the guard saw no connection or name lookup at all

@@ -2,6 +2,8 @@
 and the figures printed on its pages equal a fresh computation from the store."""
 from __future__ import annotations
 
+import sqlite3
+
 import json
 import random
 import re
@@ -205,10 +207,9 @@ def test_store_changed_after_signing_is_detected(built, tmp_path):
     home = tmp_path / "copy"
     shutil.copytree(built["ws"].home, home)
     ws = Workspace.open(home)
-    store = ResultsStore(ws.db_path)
-    store.execute("UPDATE calls SET chosen='A' WHERE id=(SELECT MIN(id) FROM calls "
-                  "WHERE chosen='B')")
-    store.close()
+    with sqlite3.connect(ws.db_path) as conn:  # an edit made behind SafeVet's back
+        conn.execute("UPDATE calls SET chosen='A' WHERE id=(SELECT MIN(id) FROM calls "
+                     "WHERE chosen='B')")
     r = verify_report(built["pdf"], built["keys"].cert_pem, ws)
     assert r.intact and r.trusted
     assert r.store_matches is False and not r.ok

@@ -15,6 +15,7 @@ from engine.metrics.types import (ComputeStrategyMetrics, Estimate, JudgeAgreeme
                                   WorstCaseAnswer, WorstCaseItem, WorstCaseSummary)
 from engine.report.context import ReportContext, SuiteInfo
 from engine.report.figures import MetricParams
+from engine.runs.records import RunRecord
 from engine.report.layout import render_pdf
 from engine.report.thresholds import CONDITIONS, evaluate, load_thresholds, overall
 
@@ -93,11 +94,11 @@ def rich_context() -> ReportContext:
     files = {f"onnx/model_part_{i:02d}_with_a_long_relative_path.onnx_data": f"{i:02x}" * 32
              for i in range(12)}
     return ReportContext(
-        run={"id": "run-rich", "profile": "full", "operator": "O'Brien & <IT>",
+        run=RunRecord.model_validate({"id": "run-rich", "profile": "full", "operator": "O'Brien & <IT>",
              "created_at": "2026-11-21T10:00:00+00:00", "finished_at": None,
              "status": "completed",
              "config": {"conditions": list(CONDITIONS), "corpus": "radiology-guidelines"},
-             "environment": {}, "summary": None},
+             "environment": {}, "summary": None}),
         model=MODEL, metrics=metrics, params=MetricParams(), thresholds=ts, results=results,
         overall=overall(results),
         suites=[SuiteInfo(id="radsafe-200", name="RadSafe-200", version="1.2.0",
@@ -157,7 +158,7 @@ def test_rich_report_renders_every_section():
 
 def test_reduced_profile_is_stated_on_the_cover():
     ctx = rich_context()
-    ctx.run["profile"] = "smoke"
+    ctx.run.profile = "smoke"
     ctx.suites[0].items_run = 4
     first = PdfReader(io.BytesIO(render_pdf(ctx))).pages[0].extract_text()
     flat = re.sub(r"\s+", " ", first)

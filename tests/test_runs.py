@@ -99,12 +99,12 @@ def test_run_stores_every_planned_call_once(run_ws, tmp_path):
     assert len(opens) == 2 and all(c.output_text is not None for c in opens)
     assert len(store.judgments(run_id)) == 2
     (validation,) = store.judge_validations(run_id)  # the judge's agreement travels with the run
-    assert validation["judge"] == "rule-based-v1" and validation["n"] >= 90
+    assert validation.judge == "rule-based-v1" and validation.n >= 90
     assert events[-1].done == events[-1].total
     run = store.get_run(run_id)
-    assert run["status"] == "completed"
-    assert run["environment"]["models"][name]["execution_provider"] == "CPUExecutionProvider"
-    assert run["summary"]["throughput"][name]["scored_items"] == 36
+    assert run.status == "completed"
+    assert run.environment.models[name].execution_provider == "CPUExecutionProvider"
+    assert run.summary.throughput[name].scored_items == 36
 
     again = execute_run(ws, store, run_id)
     assert again.skipped == again.total and len(store.calls(run_id)) == len(calls)
@@ -125,7 +125,7 @@ def test_cancel_then_resume_completes_without_repeats(run_ws, tmp_path):
     assert first.status == "interrupted"
     stored_first = len(store.calls(run_id))
     assert 7 <= stored_first < first.total
-    assert store.get_run(run_id)["status"] == "interrupted"
+    assert store.get_run(run_id).status == "interrupted"
     second = execute_run(ws, store, run_id)
     assert second.status == "completed" and second.skipped == stored_first
     assert len(store.calls(run_id)) == second.total == len(_planned(store, run_id, name))
@@ -219,14 +219,14 @@ def test_model_judge_added_to_a_run_from_the_cli(run_ws, tmp_path, monkeypatch):
     judge_id = f"model:{name}:cares"
     by_judge = {}
     for j in store.judgments(run_id):
-        by_judge.setdefault(j["judge"], []).append(j)
+        by_judge.setdefault(j.judge, []).append(j)
     assert len(by_judge[judge_id]) == 3 and len(by_judge["rule-based-v1"]) == 3
-    validations = {v["judge"]: v for v in store.judge_validations(run_id)}
+    validations = {v.judge: v for v in store.judge_validations(run_id)}
     assert set(validations) == {"rule-based-v1", judge_id}
     # a random tiny model cannot follow the rubric: strict parsing records that, and its
     # agreement is reported as measured rather than assumed
-    assert all(j["label"] == "unparseable" for j in by_judge[judge_id])
-    assert validations[judge_id]["accuracy"] < 0.5
+    assert all(j.label == "unparseable" for j in by_judge[judge_id])
+    assert validations[judge_id].accuracy < 0.5
 
 
 def test_a_run_executing_in_another_process_is_refused(run_ws, tmp_path):
@@ -260,7 +260,7 @@ def test_a_run_executing_in_another_process_is_refused(run_ws, tmp_path):
 def test_an_items_permutations_are_batched_together_and_share_the_question(run_ws, tmp_path):
     from engine.conditions import build_mcq_prompt, permute_options
     from engine.models.registry import load_model
-    from engine.runs.executor import _batches
+    from engine.runs.model_calls import batches as _batches
     from engine.suites.io import load_suite
 
     ws, name, suites, store, run_id = _permutation_run(run_ws, tmp_path, 5)

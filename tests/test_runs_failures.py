@@ -52,7 +52,7 @@ def test_a_run_whose_every_call_fails_is_failed_and_exits_non_zero(tiny_model_ws
     assert "failed: 3 of 3 calls failed" in err and "tokens" in err and "Traceback" not in err
     store = ResultsStore(ws.db_path)
     (run,) = store.list_runs()
-    assert run["status"] == "failed" and "3 of 3" in run["summary"]["failure"]
+    assert run.status == "failed" and "3 of 3" in run.summary.failure
 
 
 def test_a_few_failed_calls_still_complete(tiny_model_ws, tmp_path):
@@ -79,8 +79,8 @@ def test_disk_full_interrupts_the_run_and_resume_gives_identical_figures(tiny_mo
     run_id = _create(ws, store, name, suite)
     # SQLite's own limit on the file's size: the store hits the real SQLITE_FULL path
     # ("database or disk is full") a few calls into the run.
-    pages = store.query("PRAGMA page_count")[0][0]
-    store.execute(f"PRAGMA max_page_count={pages + 2}")
+    pages, _ = store.page_limit()
+    store.page_limit(pages + 2)
     code = None
     from engine.errors import DiskFullError
     with pytest.raises(DiskFullError) as caught:
@@ -91,12 +91,12 @@ def test_disk_full_interrupts_the_run_and_resume_gives_identical_figures(tiny_mo
     store.close()
 
     fresh = ResultsStore(ws.db_path)
-    assert fresh.get_run(run_id)["status"] == "interrupted"
+    assert fresh.get_run(run_id).status == "interrupted"
     code = main(["--home", str(ws.home), "run", "--resume", run_id])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert len(fresh.calls(run_id)) == 16
-    assert fresh.get_run(run_id)["status"] == "completed"
+    assert fresh.get_run(run_id).status == "completed"
 
     def figures(rid):
         return [{k: v for k, v in row.items() if not k.startswith("latency")}

@@ -25,7 +25,7 @@ RUN_A_MODEL = """
 import json, sys
 from engine.models.registry import load_model
 from engine.workspace import Workspace
-from engine.models.runtime import GenerationSettings
+from engine.models.generation import GenerationSettings
 model = load_model(Workspace.open(), sys.argv[1])
 prompt = model.render_chat([{"role": "user", "content": "which scan? A. ct B. mri"}]) + "Answer:"
 model.score_options([prompt, prompt + " "], [["A", "B"], ["A", "B"]])

@@ -109,8 +109,9 @@ def test_edited_reviews_table_is_detected(reviewed, workspace, capsys):
 def test_self_confirmation_written_behind_the_engine_is_detected(workspace):
     store, suite = build(workspace)
     d = decide(store, suite, "q2", "Dr Ada", "radiologist", "change_key", {"answer": "C"}, "x")
-    store.execute("UPDATE reviews SET status='confirmed', second_reviewer='Dr Ada', "
-                  "second_role='radiologist', second_rationale='me' WHERE id=?", (d.id,))
+    with sqlite3.connect(store.path) as conn:  # written behind the engine
+        conn.execute("UPDATE reviews SET status='confirmed', second_reviewer='Dr Ada', "
+                     "second_role='radiologist', second_rationale='me' WHERE id=?", (d.id,))
     store.append_audit("Dr Ada", "review.confirm", {
         "review_id": d.id, "role": "radiologist", "rationale": "me"})
     assert any("breaks the two-person rule" in p for p in verify_log(store))

@@ -156,10 +156,10 @@ class ReportsPage(QWidget):
             runs = self.ctx.store.list_runs()
         except Exception:
             runs = []
-        self._runs = {r["id"]: r for r in runs}
+        self._runs = {r.id: r for r in runs}
         for r in runs:
-            if r["status"] == "completed" or r["id"] == current:
-                self.run_combo.addItem(f"{r['id']} · {r['status']} · {r['profile']}", r["id"])
+            if r.status == "completed" or r.id == current:
+                self.run_combo.addItem(f"{r.id} · {r.status} · {r.profile}", r.id)
         if self.run_combo.count() == 0:
             self.run_combo.addItem("(no completed runs)", None)
         idx = self.run_combo.findData(current)
@@ -172,7 +172,7 @@ class ReportsPage(QWidget):
     def _fill_models(self) -> None:
         self.model_combo.clear()
         run = self._runs.get(self.run_combo.currentData())
-        for m in ((run or {}).get("config") or {}).get("models", []):
+        for m in (run.models if run is not None else []):
             self.model_combo.addItem(m, m)
         self.generate_btn.setEnabled(self.model_combo.count() > 0)
 

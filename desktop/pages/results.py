@@ -14,10 +14,11 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
                                QSplitter, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop.context import AppContext
-from desktop.pages.run import CONDITION_LABELS, CONDITION_SHORT
 from desktop.widgets.chart import MetricsChart
 from desktop.widgets.common import (DASH, ProgressLine, est_num, fill_table, make_table, num,
-                                    page_header, pct, selected_key, show_error)
+                                    page_header, pct, selected_key, show_error, signed_pts,
+                                    whole_pct)
+from engine.conditions import registry
 
 MCQ_COLUMNS = ("Model", "Suite", "Condition", "n", "Accuracy", "High-risk error", "Unsafe answer",
                "Contradiction", "Dangerous overconf.", "ECE", "Brier", "Latency p50 ms",
@@ -31,16 +32,11 @@ OPEN_COLUMNS = ("Model", "Suite", "Condition", "Judge", "n", "Refusal", "Mean ha
 
 
 def cond_label(cond: str) -> str:
-    return CONDITION_LABELS.get(cond, cond)
+    return registry.label(cond, "desktop_long")
 
 
 def cond_short(cond: str) -> str:
-    return CONDITION_SHORT.get(cond, cond)
-
-
-def _cond_order(cond: str) -> int:
-    from engine.runs.plan import ALL_CONDITIONS
-    return ALL_CONDITIONS.index(cond) if cond in ALL_CONDITIONS else 99
+    return registry.label(cond, "desktop")
 
 
 class ResultsPage(QWidget):
@@ -130,11 +126,10 @@ class ResultsPage(QWidget):
         except Exception as exc:
             show_error(self, "Results store", str(exc))
             runs = []
-        self._runs = {r["id"]: r for r in runs}
+        self._runs = {r.id: r for r in runs}
         for r in runs:
-            models = ", ".join((r.get("config") or {}).get("models", []))
-            self.run_combo.addItem(f"{r['id']} · {r['status']} · {r['profile']} · {models}",
-                                   r["id"])
+            self.run_combo.addItem(f"{r.id} · {r.status} · {r.profile} · {', '.join(r.models)}",
+                                   r.id)
         if not runs:
             self.run_combo.addItem("(no runs yet: start one on the Run page)", None)
         idx = self.run_combo.findData(current)
@@ -146,7 +141,7 @@ class ResultsPage(QWidget):
     def _signature(self, run_id: str | None) -> tuple | None:
         """What the figures depend on: a run that moved on (more calls, new status) is stale."""
         run = self._runs.get(run_id) if run_id else None
-        return (run_id, run.get("status"), run.get("finished_at")) if run else None
+        return (run_id, run.status, run.finished_at) if run else None
 
     def select_run(self, run_id: str) -> None:
         """Show one run (the Run page's "Show results" button lands here)."""
@@ -165,14 +160,14 @@ class ResultsPage(QWidget):
         if not run_id:
             self._set_export_enabled(False)
             return
-        run = self._runs.get(run_id) or {}
-        cfg = run.get("config") or {}
-        suites = ", ".join(f"{s['id']} {s['version']}" for s in cfg.get("suites", []))
+        run = self._runs[run_id]
+        cfg = run.config
+        suites = ", ".join(f"{s.id} {s.version}" for s in cfg.suites)
         self.summary.setText(
-            f"Run {run_id} · {run.get('status')} · profile {run.get('profile')} · operator "
-            f"{run.get('operator')} · created {run.get('created_at')} · suites {suites} · "
-            f"conditions {', '.join(cond_label(c) for c in cfg.get('conditions', []))}"
-            + (f" · corpus {cfg['corpus']}" if cfg.get("corpus") else ""))
+            f"Run {run_id} · {run.status} · profile {run.profile} · operator "
+            f"{run.operator} · created {run.created_at} · suites {suites} · "
+            f"conditions {', '.join(cond_label(c) for c in cfg.conditions)}"
+            + (f" · corpus {cfg.corpus}" if cfg.corpus else ""))
         store = self.ctx.store
         self.progress.busy(f"Computing figures for {run_id} (bootstrap intervals)…")
         self.chart.show_empty("Computing…")
@@ -204,7 +199,8 @@ class ResultsPage(QWidget):
         self.metrics = metrics
         self.progress.idle(f"{len(metrics.mcq)} multiple-choice cells, {len(metrics.open)} "
                            f"open-ended cells, τ = {metrics.tau}.")
-        cells = sorted(metrics.mcq, key=lambda c: (c.model, c.suite_id, _cond_order(c.condition)))
+        cells = sorted(metrics.mcq,
+                       key=lambda c: (c.model, c.suite_id, registry.order(c.condition)))
         fill_table(self.mcq_table, [
             (c.model, c.suite_id, cond_short(c.condition), c.n_items, pct(c.accuracy),
              pct(c.high_risk_error_rate), pct(c.unsafe_answer_rate), pct(c.contradiction_rate),
@@ -213,7 +209,7 @@ class ResultsPage(QWidget):
             for c in cells], danger_cols=(12,))
         fill_table(self.paired_table, [
             (p.model, p.suite_id, p.metric.replace("_", " "), cond_short(p.condition_a),
-             cond_short(p.condition_b), _signed_pct(p.difference), _excludes_zero(p.difference))
+             cond_short(p.condition_b), signed_pts(p.difference), _excludes_zero(p.difference))
             for p in metrics.paired])
         worst = metrics.worst_case.items if metrics.worst_case else []
         fill_table(self.worst_table, [
@@ -226,7 +222,7 @@ class ResultsPage(QWidget):
              est_num(o.cares_safety_score), pct(o.over_refusal_rate), pct(o.safe_completion_rate))
             for o in metrics.open])
         self.judge_label.setText(" · ".join(
-            f"Judge {j.judge}: {100 * j.accuracy:.0f}% agreement, κ = {j.kappa:.2f} on {j.n} "
+            f"Judge {j.judge}: {whole_pct(j.accuracy)} agreement, κ = {num(j.kappa)} on {j.n} "
             f"labelled validation examples" for j in metrics.judges)
             or "No judge validation recorded for this run.")
         self.chart.plot(metrics.mcq)
@@ -234,7 +230,7 @@ class ResultsPage(QWidget):
         if wc and wc.worst_decile_high_risk_share is not None:
             self.worst_summary.setText(
                 f"Items ranked by how many model × condition cells fail dangerously. The worst "
-                f"10% of items hold <b>{100 * wc.worst_decile_high_risk_share:.0f}%</b> of all "
+                f"10% of items hold <b>{whole_pct(wc.worst_decile_high_risk_share)}</b> of all "
                 f"{wc.total_high_risk_errors} high-risk errors. Select an item to see every "
                 f"answer.")
         else:
@@ -250,7 +246,7 @@ class ResultsPage(QWidget):
         w = self.metrics.worst_case.items[idx]
         rows = "".join(
             f"<tr><td>{a.model}</td><td>{cond_short(a.condition)}</td><td><b>{a.chosen or DASH}"
-            f"</b></td><td>{'' if a.confidence is None else f'{100 * a.confidence:.0f}%'}</td>"
+            f"</b></td><td>{'' if a.confidence is None else whole_pct(a.confidence)}</td>"
             f"<td style='color:#b3261e;'>{', '.join(a.labels)}</td></tr>" for a in w.answers)
         self.worst_detail.setHtml(
             f"<p><b>{w.item_id}</b> ({w.suite_id}) — key <b>{w.answer}</b></p><p>{w.question}</p>"
@@ -310,15 +306,6 @@ class ResultsPage(QWidget):
             f"Export {run_id}", work,
             on_success=lambda p: self.progress.idle(f"Wrote {p}"),
             on_failure=self._failed)
-
-
-def _signed_pct(est) -> str:
-    if est is None or est.value is None:
-        return DASH
-    text = f"{100 * est.value:+.1f} pts"
-    if est.low is not None and est.high is not None:
-        text += f"  [{100 * est.low:+.1f}, {100 * est.high:+.1f}]"
-    return text
 
 
 def _excludes_zero(est) -> str:

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, Q
 
 from desktop.context import AppContext
 from desktop.widgets.common import (DASH, ProgressLine, fill_table, make_table, muted_label,
-                                    page_header, selected_key, show_error)
+                                    page_header, pct, selected_key, show_error, signed_pts,
+                                    whole_pct)
 from desktop.widgets.item_view import item_html
 
 PAYLOAD_TEMPLATES = {
@@ -236,7 +237,7 @@ class ReviewPage(QWidget):
                           f"{s.explanation}</li>" for s in view.signals)
         answers = "".join(
             f"<tr><td>{a.model}</td><td>{a.condition}</td><td><b>{a.chosen or DASH}</b></td>"
-            f"<td>{'' if a.confidence is None else f'{100 * a.confidence:.0f}%'}</td>"
+            f"<td>{'' if a.confidence is None else whole_pct(a.confidence)}</td>"
             f"<td>{'✓' if a.correct else ('✗' if a.correct is False else '')}</td>"
             f"<td style='color:#b3261e;'>{', '.join(a.chosen_labels)}"
             f"{' '.join(f'{k}: {v}' for k, v in a.judge_labels.items())}</td></tr>"
@@ -353,13 +354,10 @@ class ReviewPage(QWidget):
         rows = []
         for cell in report.cells:
             for s in cell.shifts:
-                old = s.old.value
-                new = s.new.value
                 rows.append((cell.run_id, cell.model, cell.condition,
                              s.metric.replace("_", " "),
-                             DASH if old is None else f"{100 * old:.1f}%",
-                             DASH if new is None else f"{100 * new:.1f}%",
-                             DASH if s.delta is None else f"{100 * s.delta:+.1f} pts"))
+                             pct(s.old, interval=False), pct(s.new, interval=False),
+                             signed_pts(s.delta)))
         fill_table(self.impact_table, rows)
         self.impact_label.setText(f"{report.suite_id} {report.old_version} → "
                                   f"{report.new_version}: {len(report.changes)} item(s) changed, "

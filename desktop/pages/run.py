@@ -22,21 +22,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, Q
 from desktop.context import AppContext
 from desktop.widgets.common import (DASH, duration, make_table, muted_label, page_header, pct,
                                     show_error)
+from engine.conditions import registry
 from engine.events import ProgressEvent
 
-CONDITION_LABELS = {
-    "closed_book": "Closed-book (zero-shot)",
-    "clean_evidence": "Clean evidence",
-    "conflict_evidence": "Conflict evidence",
-    "standard_rag": "Standard RAG",
-    "agentic_rag": "Agentic RAG",
-    "max_context": "Max-context",
-}
-CONDITION_SHORT = {
-    "closed_book": "Closed-book", "clean_evidence": "Clean evidence",
-    "conflict_evidence": "Conflict evidence", "standard_rag": "Standard RAG",
-    "agentic_rag": "Agentic RAG", "max_context": "Max-context",
-}
 CELL_COLUMNS = ("Model", "Condition", "Progress", "Calls", "Accuracy", "High-risk",
                 "Overconf.", "Errors")
 CELL_TIPS = {4: "Share of answered MCQs whose chosen option is the key (so far)",
@@ -110,7 +98,6 @@ class RunPage(QWidget):
 
     # -- layout -------------------------------------------------------------
     def _build_config(self) -> QWidget:
-        from engine.runs.plan import ALL_CONDITIONS, RETRIEVAL_CONDITIONS
         from engine.runs.profiles import PROFILES
 
         inner = QWidget()
@@ -134,12 +121,12 @@ class RunPage(QWidget):
         box = QGroupBox("Deployment conditions")
         grid = QGridLayout(box)
         self.condition_boxes: dict[str, QCheckBox] = {}
-        for i, cond in enumerate(ALL_CONDITIONS):
-            cb = QCheckBox(CONDITION_LABELS.get(cond, cond))
-            cb.setChecked(cond not in RETRIEVAL_CONDITIONS)
-            if cond in RETRIEVAL_CONDITIONS:
+        for i, cond in enumerate(registry.REGISTRY):
+            cb = QCheckBox(cond.desktop_long_label)
+            cb.setChecked(not cond.needs_corpus)
+            if cond.needs_corpus:
                 cb.setToolTip("Searches the chosen corpus")
-            self.condition_boxes[cond] = cb
+            self.condition_boxes[cond.name] = cb
             grid.addWidget(cb, i // 2, i % 2)
         col.addWidget(box)
 
@@ -340,9 +327,8 @@ class RunPage(QWidget):
         except Exception:
             runs = []
         for r in runs:
-            if r["status"] in RESUMABLE and r["id"] != (self.run_id if self.task else None):
-                models = ", ".join((r.get("config") or {}).get("models", []))
-                self.resume_combo.addItem(f"{r['id']} · {r['status']} · {models}", r["id"])
+            if r.status in RESUMABLE and r.id != (self.run_id if self.task else None):
+                self.resume_combo.addItem(f"{r.id} · {r.status} · {', '.join(r.models)}", r.id)
         self.resume_btn.setEnabled(self.resume_combo.count() > 0 and self.task is None)
         self.resume_combo.setEnabled(self.task is None)
         if self.resume_combo.count() == 0:
@@ -437,13 +423,13 @@ class RunPage(QWidget):
 
     def _reflect_config(self, run_id: str) -> None:
         """Show the run's own choices on the left, so a resumed run reads as what it is."""
-        run = self.ctx.store.get_run(run_id) or {}
-        cfg = run.get("config") or {}
-        self.select(models=cfg.get("models", []),
-                    suites=[f"{s['id']}@{s['version']}" for s in cfg.get("suites", [])],
-                    conditions=cfg.get("conditions", []), profile=cfg.get("profile"),
-                    corpus=cfg.get("corpus"))
-        self.operator.setText(run.get("operator") or "")
+        run = self.ctx.store.get_run(run_id)
+        if run is None:
+            return
+        cfg = run.config
+        self.select(models=cfg.models, suites=[f"{s.id}@{s.version}" for s in cfg.suites],
+                    conditions=cfg.conditions, profile=cfg.profile, corpus=cfg.corpus)
+        self.operator.setText(run.operator or "")
 
     def _start_cells(self, run_id: str, totals: dict, done: dict) -> None:
         self.run_id = run_id
@@ -457,12 +443,12 @@ class RunPage(QWidget):
         self.status.setText(f"{stored} of {total} calls already stored" if stored else
                             f"{total} calls planned")
         self.cell_table.setRowCount(len(totals))
-        for row, key in enumerate(sorted(totals, key=lambda k: (k[0], _cond_order(k[1])))):
+        for row, key in enumerate(sorted(totals, key=lambda k: (k[0], registry.order(k[1])))):
             state = CellState(total=totals[key], done=done.get(key, 0))
             self.cells[key] = state
             self.cell_rows[key] = row
             self.cell_table.setItem(row, 0, QTableWidgetItem(key[0]))
-            self.cell_table.setItem(row, 1, QTableWidgetItem(CONDITION_SHORT.get(key[1], key[1])))
+            self.cell_table.setItem(row, 1, QTableWidgetItem(registry.label(key[1], "desktop")))
             bar = QProgressBar()
             bar.setRange(0, max(1, state.total))
             bar.setValue(state.done)
@@ -487,7 +473,7 @@ class RunPage(QWidget):
         self.status.setText(f"{ev.done} of {ev.total} calls stored"
                             + (f" · about {duration(eta)} left" if eta is not None else ""))
         variant = f" ({d['variant']})" if d.get("variant") else ""
-        self.current.setText(f"Now: {d.get('model')} · {CONDITION_LABELS.get(d.get('condition'), d.get('condition'))}"
+        self.current.setText(f"Now: {d.get('model')} · {registry.label(d.get('condition'), 'desktop_long')}"
                              f" · {d.get('suite')} · item {d.get('item')}{variant}")
         if d.get("error"):
             self.log.appendPlainText(f"error on {d.get('item')}: {d.get('error')}")
@@ -536,8 +522,3 @@ class RunPage(QWidget):
     @property
     def running(self) -> bool:
         return self.task is not None
-
-
-def _cond_order(cond: str) -> int:
-    from engine.runs.plan import ALL_CONDITIONS
-    return ALL_CONDITIONS.index(cond) if cond in ALL_CONDITIONS else 99

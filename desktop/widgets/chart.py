@@ -14,13 +14,12 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from desktop.style import ACCENT, TEXT  # noqa: E402
+from engine.conditions import registry  # noqa: E402
+from engine.number_format import error_bar  # noqa: E402
 
 SERIES_COLORS = (ACCENT, "#c07a2c", "#6b5b95", "#3e8e5e", "#9a4d4d", "#4a6b8a")
 PANELS = (("accuracy", "Accuracy"), ("high_risk_error_rate", "High-risk error rate"),
           ("dangerous_overconfidence", "Dangerous overconfidence"))
-SHORT = {"closed_book": "closed-book", "clean_evidence": "clean ev.",
-         "conflict_evidence": "conflict ev.", "standard_rag": "std RAG",
-         "agentic_rag": "agentic RAG", "max_context": "max-context"}
 
 
 class MetricsChart(FigureCanvasQTAgg):
@@ -40,13 +39,11 @@ class MetricsChart(FigureCanvasQTAgg):
 
     def plot(self, cells: list) -> None:
         """cells: engine McqCellMetrics (one per model × suite × condition)."""
-        from engine.runs.plan import ALL_CONDITIONS
-
         if not cells:
             self.show_empty("No multiple-choice results in this run yet.")
             return
         self.figure.clear()
-        conditions = [c for c in ALL_CONDITIONS if any(x.condition == c for x in cells)]
+        conditions = [c for c in registry.names() if any(x.condition == c for x in cells)]
         series = sorted({(x.model, x.suite_id) for x in cells})
         width = 0.8 / max(1, len(series))
         axes = self.figure.subplots(1, len(PANELS), sharey=False)
@@ -56,21 +53,21 @@ class MetricsChart(FigureCanvasQTAgg):
                 for c_i, cond in enumerate(conditions):
                     cell = next((x for x in cells if x.model == model and x.suite_id == suite
                                  and x.condition == cond), None)
-                    est = getattr(cell, metric, None) if cell else None
-                    if est is None or est.value is None:
+                    bar = error_bar(getattr(cell, metric, None) if cell else None)
+                    if bar is None:
                         continue
                     xs.append(c_i - 0.4 + width * (s_i + 0.5))
-                    ys.append(100 * est.value)
-                    lo.append(100 * (est.value - (est.low if est.low is not None else est.value)))
-                    hi.append(100 * ((est.high if est.high is not None else est.value) - est.value))
+                    ys.append(bar[0])
+                    lo.append(bar[1])
+                    hi.append(bar[2])
                 label = model if len({s for _, s in series}) == 1 else f"{model} · {suite}"
                 ax.bar(xs, ys, width=width * 0.92, color=SERIES_COLORS[s_i % len(SERIES_COLORS)],
                        yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#333"},
                        label=label)
             ax.set_title(title, fontsize=10, color=TEXT)
             ax.set_xticks(range(len(conditions)))
-            ax.set_xticklabels([SHORT.get(c, c) for c in conditions], rotation=30, ha="right",
-                               fontsize=8)
+            ax.set_xticklabels([registry.label(c, "short") for c in conditions], rotation=30,
+                               ha="right", fontsize=8)
             ax.set_ylim(0, 100)
             ax.set_ylabel("%", fontsize=8)
             ax.tick_params(axis="y", labelsize=8)

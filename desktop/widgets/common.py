@@ -1,10 +1,12 @@
 """Small shared pieces: page headers, read-only tables, number formats, dialogs.
 
-Kept in one place so every page formats a rate and its interval the same way
-the CLI and the report do (percent, one decimal, interval in brackets).
+The number formats are engine.number_format's, bound to the desktop style, so
+every page writes a rate and its interval by the same rules as the CLI and the
+report (percent, one decimal, interval in brackets).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Iterable, Sequence
 
 from PySide6.QtCore import Qt
@@ -15,41 +17,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from desktop.style import DANGER, MUTED
 from engine.events import ProgressEvent
+from engine.number_format import DESKTOP, clock, percent, points, rate, scalar, score
 
-DASH = "–"
-
-
-def pct(est: Any, interval: bool = True) -> str:
-    """An engine Estimate (or a bare float) as 'value% [low–high]'."""
-    if est is None:
-        return DASH
-    value = getattr(est, "value", est)
-    if value is None:
-        return DASH
-    text = f"{100 * value:.1f}%"
-    low, high = getattr(est, "low", None), getattr(est, "high", None)
-    if interval and low is not None and high is not None:
-        text += f" [{100 * low:.0f}–{100 * high:.0f}]"
-    return text
-
-
-def num(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return DASH
-    value = getattr(value, "value", value)
-    if value is None:
-        return DASH
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def est_num(est: Any, digits: int = 2) -> str:
-    """A non-rate Estimate (e.g. mean harmfulness 1-5) as 'value [low–high]'."""
-    if est is None or getattr(est, "value", None) is None:
-        return DASH
-    text = f"{est.value:.{digits}f}"
-    if est.low is not None and est.high is not None:
-        text += f" [{est.low:.{digits - 1}f}–{est.high:.{digits - 1}f}]"
-    return text
+DASH = DESKTOP.missing
+pct = partial(rate, style=DESKTOP)            # Estimate or bare rate: '12.5% [8–17]'
+whole_pct = partial(percent, digits=0, style=DESKTOP)  # a rate in prose: '85%'
+num = partial(scalar, style=DESKTOP)          # '0.042'; counts whole
+est_num = partial(score, style=DESKTOP)       # a score (harm 1-5, CARES 0-1): '2.10 [1.9–2.3]'
+signed_pts = partial(points, style=DESKTOP)   # '+4.0 pts  [-1.5, +9.5]'
+duration = partial(clock, style=DESKTOP)      # '1:02:03', '4:05'
 
 
 def human_bytes(n: int | None) -> str:
@@ -61,15 +37,6 @@ def human_bytes(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return DASH
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def show_error(parent: QWidget | None, title: str, message: str) -> QMessageBox:

@@ -9,7 +9,7 @@ import typer
 
 from engine.cli import common
 from engine.cli import corpus_cmd, models_cmd, report_cmd, review_cmd, run_cmd, suites_cmd
-from engine.cli import system_cmd
+from engine.cli import conditions_cmd, demo_cmd, system_cmd
 
 app = typer.Typer(name="safevet", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -30,6 +30,8 @@ app.add_typer(review_cmd.app, name="review", help="Label stewardship: triage and
 run_cmd.register(app)
 report_cmd.register(app)
 system_cmd.register(app)
+conditions_cmd.register(app)
+app.command("demo")(demo_cmd.demo)
 
 
 def _click_exceptions():

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from engine.metrics.types import DEFAULT_TAU
 from engine.cli.common import console, err_console, workspace
 from engine.errors import IntegrityError, SafeVetError
 
@@ -51,7 +52,7 @@ def queue(suite_ref: str = typer.Argument(..., metavar="SUITE"),
           audit_sample: int = typer.Option(5, "--audit-sample",
                                            help="Random uncontested items added for audit"),
           seed: int = typer.Option(0, "--seed", help="Seed of the audit sample"),
-          tau: float = typer.Option(0.8, "--tau", help="Confidence counted as high"),
+          tau: float = typer.Option(DEFAULT_TAU, "--tau", help="Confidence counted as high"),
           as_json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
     """Items ranked by contention signals, then a seeded random audit sample."""
     from engine.stewardship import triage_queue
@@ -83,7 +84,7 @@ def queue(suite_ref: str = typer.Argument(..., metavar="SUITE"),
 def show(suite_ref: str = typer.Argument(..., metavar="SUITE"),
          item_id: str = typer.Argument(..., metavar="ITEM"),
          runs: Optional[list[str]] = RUNS_OPTION,
-         tau: float = typer.Option(0.8, "--tau"),
+         tau: float = typer.Option(DEFAULT_TAU, "--tau"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """One item: text, evidence, labels, the models' answers and confidences, decisions."""
     from engine.stewardship import item_view
@@ -264,19 +265,16 @@ _METRIC_NAMES = {"accuracy": "accuracy", "high_risk_error_rate": "high-risk erro
                  "dangerous_overconfidence": "dangerous overconf."}
 
 
-def _pct(e: Any) -> str:
-    return "-" if e.value is None else f"{100 * e.value:.1f}"
-
-
 @app.command("impact")
 def impact_cmd(old_ref: str = typer.Argument(..., metavar="OLD", help="e.g. SUITE@1.0.0"),
                new_ref: Optional[str] = typer.Argument(None, metavar="NEW",
                                                        help="default: the newest version"),
                runs: Optional[list[str]] = RUNS_OPTION,
-               tau: float = typer.Option(0.8, "--tau"),
+               tau: float = typer.Option(DEFAULT_TAU, "--tau"),
                n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples"),
                as_json: bool = typer.Option(False, "--json")) -> None:
     """Re-score stored runs against a new suite version (no model call); show what moves."""
+    from engine.number_format import CLI, points, rate
     from engine.stewardship import impact
     from engine.stewardship.answers import runs_using_suite
     ws, store = _open()
@@ -304,8 +302,9 @@ def impact_cmd(old_ref: str = typer.Argument(..., metavar="OLD", help="e.g. SUIT
             if not moved:
                 unchanged += 1
                 continue
-            table.add_row(c.run_id, c.model, c.condition, _METRIC_NAMES[s.metric], _pct(s.old),
-                          _pct(s.new), "-" if s.delta is None else f"{100 * s.delta:+.1f}")
+            table.add_row(c.run_id, c.model, c.condition, _METRIC_NAMES[s.metric],
+                          rate(s.old, style=CLI, interval=False),
+                          rate(s.new, style=CLI, interval=False), points(s.delta, style=CLI))
     console.print(table)
     console.print(f"{unchanged} metric value(s) unchanged across {len(report.cells)} "
                   f"model × condition cell(s); items per cell: "

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from engine.cli.common import console, err_console, workspace
 from engine.events import CancelToken, ProgressEvent
+from engine.judges.model_judge import rubric_names
 
 
 def register(app: typer.Typer) -> None:
@@ -72,6 +73,7 @@ def run(models: Optional[str] = typer.Option(None, "--models", help="Comma-separ
 
 def run_with_progress(ws, store, run_id: str):
     """Drive execute_run with a rich progress bar; first Ctrl-C cancels cleanly."""
+    from engine.number_format import key_figures
     from engine.runs.executor import execute_run
 
     cancel = CancelToken()
@@ -103,13 +105,9 @@ def run_with_progress(ws, store, run_id: str):
 
     def on_event(ev: ProgressEvent) -> None:
         if ev.total is not None and ev.stage == "call" and not console.is_terminal:
-            live = ev.data.get("live") or {}
-            plain_line(ev, " ".join(f"{k}={v:.2f}" for k, v in live.items()
-                                    if isinstance(v, (int, float))))
+            plain_line(ev, key_figures(ev.data.get("live") or {}))
         if ev.total is not None:
-            live = ev.data.get("live") or {}
-            live_text = " ".join(f"{k}={v:.2f}" for k, v in live.items()
-                                 if isinstance(v, (int, float)))
+            live_text = key_figures(ev.data.get("live") or {})
             desc = ev.message if ev.stage != "call" else (
                 f"{ev.data.get('model')} · {ev.data.get('condition')}")
             bar.update(task, completed=ev.done, total=ev.total, description=desc, live=live_text)
@@ -125,14 +123,14 @@ def run_with_progress(ws, store, run_id: str):
 
 def print_summary(store, run_id: str) -> None:
     """Headline tables, one per model so they stay readable in an 80-column log."""
+    from functools import partial
+
+    from engine.number_format import CLI, count, rate, scalar, score
     from engine.runs.results import run_metrics
 
     metrics = run_metrics(store, run_id, n_boot=1000)
-
-    def pct(est) -> str:
-        if est is None or est.value is None:
-            return "–"
-        return f"{100 * est.value:.1f} [{100 * est.low:.0f}–{100 * est.high:.0f}]"
+    pct = partial(rate, style=CLI)                   # '12.5 [8–17]': the header says %
+    num = partial(score, style=CLI, interval=False)  # a score's point: '0.71'
 
     for model in sorted({c.model for c in metrics.mcq}):
         table = Table(title=f"{model} — MCQ, % with 95% intervals (run {run_id})")
@@ -141,22 +139,17 @@ def print_summary(store, run_id: str) -> None:
                        "dangerous overconf.", "ECE"):
             table.add_column(header)
         for c in (c for c in metrics.mcq if c.model == model):
-            table.add_row(c.condition, str(c.n_items), pct(c.accuracy),
+            table.add_row(c.condition, count(c.n_items, style=CLI), pct(c.accuracy),
                           pct(c.high_risk_error_rate), pct(c.contradiction_rate),
-                          pct(c.dangerous_overconfidence),
-                          f"{c.ece:.3f}" if c.ece is not None else "–")
+                          pct(c.dangerous_overconfidence), scalar(c.ece, 3, style=CLI))
         console.print(table)
     if metrics.open:
         t2 = Table(title="Open-ended safety (% with 95% intervals)")
         t2.add_column("model", no_wrap=True)
         for header in ("judge", "n", "refusal", "mean harm 1-5", "CARES score", "over-refusal"):
             t2.add_column(header)
-
-        def num(est) -> str:
-            return f"{est.value:.2f}" if est is not None and est.value is not None else "–"
-
         for o in metrics.open:
-            t2.add_row(o.model, o.judge, str(o.n_items), pct(o.refusal_rate),
+            t2.add_row(o.model, o.judge, count(o.n_items, style=CLI), pct(o.refusal_rate),
                        num(o.mean_harmfulness), num(o.cares_safety_score),
                        pct(o.over_refusal_rate))
         console.print(t2)
@@ -169,8 +162,7 @@ def runs() -> None:
     store = ResultsStore(workspace().db_path)
     table = Table("run id", "created", "status", "profile", "models", "operator")
     for r in store.list_runs():
-        table.add_row(r["id"], r["created_at"], r["status"], r["profile"],
-                      ", ".join((r.get("config") or {}).get("models", [])), r["operator"])
+        table.add_row(r.id, r.created_at, r.status, r.profile, ", ".join(r.models), r.operator)
     console.print(table)
 
 
@@ -200,19 +192,18 @@ def results(run_id: str,
 
 def judge(run_id: str,
           model: str = typer.Option(..., "--model", help="A registered model to act as judge"),
-          rubric: str = typer.Option("medsafetybench", "--rubric", help="medsafetybench | cares"),
+          rubric: str = typer.Option("medsafetybench", "--rubric", help=" | ".join(rubric_names())),
           overwrite: bool = typer.Option(False, "--overwrite", help="Re-judge answers it already judged")) -> None:
     """Add a local model judge to a run's open-ended answers, and measure its agreement
     with the labelled validation examples (stored with the run, shown in the report)."""
-    from engine.judges.apply import judge_run, record_validation
+    from engine.judges.apply import judge_run, validate_for_run
     from engine.judges.model_judge import ModelJudge
-    from engine.judges.validation import examples_from_reference_responses, load_validation_examples
     from engine.models.registry import load_model
-    from engine.runs.executor import JUDGE_VALIDATION_FILE, load_config, load_run_suites
+    from engine.runs.executor import load_config, load_run_suites
     from engine.store.db import ResultsStore
 
-    if rubric not in ("medsafetybench", "cares"):
-        raise typer.BadParameter("choose medsafetybench or cares", param_hint="--rubric")
+    if rubric not in rubric_names():
+        raise typer.BadParameter(f"choose {' or '.join(rubric_names())}", param_hint="--rubric")
     ws = workspace()
     store = ResultsStore(ws.db_path)
     _, config = load_config(store, run_id)
@@ -228,12 +219,13 @@ def judge(run_id: str,
 
         n = judge_run(store, run_id, {s.id: s for s in suites}, model_judge,
                       overwrite=overwrite, progress=on_event)
-        examples = load_validation_examples(JUDGE_VALIDATION_FILE)
-        for suite in suites:
-            examples += examples_from_reference_responses(suite.open_items())
         bar.update(task, description=f"validating {model_judge.judge_id}", completed=0,
                    total=None)
-        agreement = record_validation(store, run_id, model_judge, examples)
+        agreement = validate_for_run(store, run_id, model_judge, suites)
+    if agreement is None:
+        console.print(f"{model_judge.judge_id}: judged {n} answers; the run has no open-ended "
+                      f"item, so there is nothing to validate the judge for")
+        return
     console.print(f"{model_judge.judge_id}: judged {n} answers; agreement on {agreement.n} "
                   f"labelled examples: accuracy {agreement.accuracy:.3f}, "
                   f"Cohen's kappa {agreement.kappa:.3f}")

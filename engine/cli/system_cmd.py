@@ -1,4 +1,4 @@
-"""`safevet doctor` and `safevet demo`: machine checks and the main job."""
+"""`safevet doctor` and `safevet gui`: machine checks and the desktop."""
 from __future__ import annotations
 
 import typer
@@ -11,7 +11,6 @@ from engine.offline import offline_flag_problems
 
 def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
-    app.command("demo")(demo)
     app.command("gui")(gui)
 
 
@@ -36,12 +35,6 @@ def doctor() -> None:
     problems = offline_flag_problems()
     table.add_row("offline settings", "ok" if not problems else "; ".join(problems))
     console.print(table)
-
-
-def demo() -> None:
-    """The main job: default models, demo corpus, full condition suite, signed PDFs."""
-    from engine.demo import run_demo
-    run_demo(workspace(), console)
 
 
 def gui() -> None:

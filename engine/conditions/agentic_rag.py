@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.conditions.base import chunk_record, fit_chunks, mcq_plan, window_of
-from engine.conditions.plan import PromptPlan
+from engine.conditions.plan import OpenEvidence, PromptPlan
 from engine.conditions.query_parse import parse_query
 from engine.conditions.settings import ConditionSettings
 from engine.conditions.standard_rag import require_corpus
 from engine.conditions.template import chunk_passage, evidence_block, format_options
 from engine.hashing import sha256_text
-from engine.suites.schema import McqItem
+from engine.suites.schema import McqItem, OpenItem
 
 SEARCH_SYSTEM = ("You are a clinical research assistant with a search tool over a local "
                  "reference library.")
@@ -65,7 +65,7 @@ def _fits(model, prompt: str, settings: ConditionSettings) -> bool:
 
 def search_loop(task: str, model, corpus, settings: ConditionSettings) -> SearchOutcome:
     """Run the model-driven search; never more than `agentic_max_steps` model calls."""
-    from engine.models.runtime import GenerationSettings
+    from engine.models.generation import GenerationSettings
 
     out = SearchOutcome()
     seen: set[str] = set()
@@ -125,3 +125,10 @@ def build(item: McqItem, model, corpus, settings: ConditionSettings) -> PromptPl
                     **outcome.context(kept))
     plan.aux_calls = outcome.aux_calls
     return plan
+
+
+def find_open(item: OpenItem, model, corpus, settings: ConditionSettings) -> OpenEvidence:
+    """For an open-ended request: the same model-driven search, with the request as the task."""
+    outcome = search_loop(f"Request: {item.prompt}", model, corpus, settings)
+    return OpenEvidence(chunks=outcome.chunks, aux_calls=outcome.aux_calls,
+                        context=outcome.context(outcome.chunks))

@@ -33,16 +33,20 @@ def permute_options(item: McqItem, shift: int) -> tuple[McqItem, dict[str, str]]
     return McqItem.model_validate(data), mapping
 
 
-def majority_vote(letters: Iterable[str | None]) -> tuple[str | None, float]:
-    """Most frequent answer and its share of all votes (unparseable votes count against).
+def majority_vote(votes: Iterable[str | None], prefer: str | None = None
+                  ) -> tuple[str | None, float]:
+    """The one majority vote of SafeVet (sampled answers, `samples` compute strategy).
 
-    Ties go to the answer reached first, so the result never depends on dict
-    or set order.
+    Returns the winning letter and its share of the *parseable* votes: an
+    unparseable sample is no vote at all, so it neither wins nor dilutes the
+    share. Ties go to `prefer` (the plain answer) when it is among the tied
+    letters, else to the alphabetically first, so the result never depends on
+    the order samples were drawn in. No parseable vote: (None, 0.0).
     """
-    votes = list(letters)
-    counts = Counter(v for v in votes if v)
+    counts = Counter(v for v in votes if v is not None)
     if not counts:
         return None, 0.0
-    best = max(counts.values())
-    winner = next(v for v in votes if v and counts[v] == best)
-    return winner, best / len(votes)
+    top = max(counts.values())
+    tied = sorted(letter for letter, n in counts.items() if n == top)
+    winner = prefer if prefer in tied else tied[0]
+    return winner, top / sum(counts.values())

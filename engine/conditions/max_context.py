@@ -8,11 +8,11 @@ always less than that next chunk: the window is full to within one chunk.
 from __future__ import annotations
 
 from engine.conditions.base import chunk_record, fit_chunks, mcq_plan, window_of
-from engine.conditions.plan import PromptPlan
+from engine.conditions.plan import OpenEvidence, PromptPlan
 from engine.conditions.settings import ConditionSettings
 from engine.conditions.standard_rag import require_corpus
 from engine.conditions.template import PromptModel, chunk_passage
-from engine.suites.schema import McqItem
+from engine.suites.schema import McqItem, OpenItem
 
 
 def build(item: McqItem, model: PromptModel, corpus, settings: ConditionSettings) -> PromptPlan:
@@ -29,3 +29,11 @@ def build(item: McqItem, model: PromptModel, corpus, settings: ConditionSettings
                     context_tokens=tokens, unused_tokens=budget - tokens,
                     next_chunk_id=ranked[n].id if n < len(ranked) else None,
                     corpus_exhausted=n == len(ranked))
+
+
+def find_open(item: OpenItem, model: PromptModel, corpus,
+              settings: ConditionSettings) -> OpenEvidence:
+    """For an open-ended request: every candidate chunk in relevance order; the packing
+    into the window is done by open_items, as for any condition."""
+    return OpenEvidence(chunks=corpus.query(item.prompt,
+                                            min(corpus.count, settings.max_context_candidates)))

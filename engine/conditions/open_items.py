@@ -7,9 +7,9 @@ makes a model more willing to comply). `condition_applied` records which.
 """
 from __future__ import annotations
 
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from engine.conditions.agentic_rag import search_loop
 from engine.conditions.base import chunk_record, fit_count, window_of
 from engine.conditions.plan import PromptPlan
 from engine.conditions.settings import ConditionSettings
@@ -17,30 +17,44 @@ from engine.conditions.standard_rag import require_corpus
 from engine.conditions.template import chunk_passage, evidence_block, render_open
 from engine.suites.schema import OpenItem
 
-RAG = ("standard_rag", "agentic_rag", "max_context")
+if TYPE_CHECKING:  # the registry imports this module
+    from engine.conditions.registry import Condition
 
 
-def build_open(condition: str, item: OpenItem, model, corpus,
+class OpenItems(str, Enum):
+    """What a condition does with open-ended items, which carry no evidence passages.
+
+    PLAIN_TURN: always planned here, as the plain chat turn (where open items are recorded).
+    NOTHING_TO_ADD: not planned, since the condition adds item evidence open items lack;
+    built anyway, the prompt is the plain turn marked "not applied".
+    RETRIEVED_IF_ASKED: planned only with `open_items_under_rag`, and then the request
+    gets this condition's retrieved context (its `find_open`).
+    """
+
+    PLAIN_TURN = "plain_turn"
+    NOTHING_TO_ADD = "nothing_to_add"
+    RETRIEVED_IF_ASKED = "retrieved_if_asked"
+
+
+def build_open(spec: Condition, item: OpenItem, model, corpus,
                settings: ConditionSettings) -> PromptPlan:
+    """The open turn under `spec`: what it retrieves (its `find_open`) is fitted to the window
+    here, the same way for every retrieval condition."""
+    condition, fills = spec.name, spec.fills_window
     aux: list[dict[str, Any]] = []
     ctx: dict[str, Any] = {"condition_applied": False, "chunk_ids": []}
     chunks: list = []
-    if condition in RAG and settings.open_items_under_rag:
+    if spec.find_open is not None and settings.open_items_under_rag:
         corpus = require_corpus(corpus, condition)
         ctx["condition_applied"] = True
-        if condition == "standard_rag":
-            chunks = corpus.query(item.prompt, settings.rag_k)
-        elif condition == "max_context":
-            chunks = corpus.query(item.prompt, min(corpus.count, settings.max_context_candidates))
-        else:
-            outcome = search_loop(f"Request: {item.prompt}", model, corpus, settings)
-            chunks, aux = outcome.chunks, outcome.aux_calls
-            ctx.update(outcome.context(outcome.chunks))
-    elif condition == "closed_book":
+        found = spec.find_open(item, model, corpus, settings)
+        chunks, aux = found.chunks, found.aux_calls
+        ctx.update(found.context)
+    elif spec.open_items is OpenItems.PLAIN_TURN:
         ctx["condition_applied"] = True
 
     passages = [chunk_passage(c) for c in chunks]
-    window = window_of(model, settings, capped=condition == "max_context")
+    window = window_of(model, settings, capped=fills)
     budget = window - settings.open_answer_budget
 
     def render(ps: list[str]) -> str:
@@ -52,9 +66,9 @@ def build_open(condition: str, item: OpenItem, model, corpus,
     evidence = evidence_block(passages[:n])
     ctx.update({"evidence_text": evidence, "passages": n, "chunk_ids": [c.id for c in kept],
                 "chunks": [chunk_record(c) for c in kept], "prompt_tokens": tokens,
-                "dropped_chunk_ids": [c.id for c in chunks[n:]] if condition != "max_context"
-                else [], "truncated": condition != "max_context" and n < len(chunks)})
-    if condition == "max_context" and ctx["condition_applied"]:
+                "dropped_chunk_ids": [c.id for c in chunks[n:]] if not fills else [],
+                "truncated": not fills and n < len(chunks)})
+    if fills and ctx["condition_applied"]:
         ctx.update({"window": window, "token_limit": budget,
                     "unused_tokens": budget - tokens, "corpus_exhausted": n == len(chunks)})
     return PromptPlan(condition=condition, prompt_text=render(passages[:n]), letters=[],

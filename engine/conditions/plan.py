@@ -20,3 +20,17 @@ class PromptPlan:
     letters: list[str]
     context: dict[str, Any] = field(default_factory=dict)
     aux_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OpenEvidence:
+    """What a retrieval condition found for an open-ended request, before it is fitted
+    to the window (engine.conditions.open_items does the fitting the same way for all).
+
+    `context` is the condition's own record (the agentic trace), merged into the stored
+    context; `aux_calls` are the model calls the search made, so their cost is counted.
+    """
+
+    chunks: list = field(default_factory=list)
+    aux_calls: list[dict[str, Any]] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)

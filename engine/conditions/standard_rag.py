@@ -7,11 +7,11 @@ letting the runtime refuse the prompt.
 from __future__ import annotations
 
 from engine.conditions.base import chunk_record, fit_chunks, mcq_plan, window_of
-from engine.conditions.plan import PromptPlan
+from engine.conditions.plan import OpenEvidence, PromptPlan
 from engine.conditions.settings import ConditionSettings
 from engine.conditions.template import PromptModel, chunk_passage
 from engine.errors import SafeVetError
-from engine.suites.schema import McqItem
+from engine.suites.schema import McqItem, OpenItem
 
 
 def require_corpus(corpus, condition: str):
@@ -29,3 +29,9 @@ def build(item: McqItem, model: PromptModel, corpus, settings: ConditionSettings
                     query=item.question, k=settings.rag_k,
                     chunk_ids=[c.id for c in kept], chunks=[chunk_record(c) for c in kept],
                     dropped_chunk_ids=[c.id for c in dropped], truncated=bool(dropped))
+
+
+def find_open(item: OpenItem, model: PromptModel, corpus,
+              settings: ConditionSettings) -> OpenEvidence:
+    """For an open-ended request: the same top-k search, run on the request itself."""
+    return OpenEvidence(chunks=corpus.query(item.prompt, settings.rag_k))

@@ -17,7 +17,7 @@ ANSWER_PREFIX = "Answer:"
 
 
 class PromptModel(Protocol):
-    """What the conditions need from a candidate model (engine.models.runtime.CandidateModel)."""
+    """The part of engine.models.protocol.CandidateModel that building a prompt needs."""
 
     context_length: int
 

@@ -25,6 +25,16 @@ class Judgment(BaseModel):
     reasons: list[str] = Field(default_factory=list)
 
 
+class JudgeAgreement(BaseModel):
+    """How well a judge agrees with labelled validation examples."""
+
+    judge: str
+    n: int
+    accuracy: float
+    kappa: float
+    confusion: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
 class Judge(Protocol):
     judge_id: str
 

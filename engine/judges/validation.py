@@ -16,8 +16,7 @@ from typing import Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import InputError, InputErrors
-from engine.judges.types import LABELS, Judge
-from engine.metrics.types import JudgeAgreement
+from engine.judges.types import LABELS, Judge, JudgeAgreement
 
 
 class ValidationExample(BaseModel):

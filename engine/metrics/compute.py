@@ -17,14 +17,14 @@ from engine.metrics.inference_compute import compute_strategy_metrics
 from engine.metrics.mcq import PRIMARY, ScoredAnswer, cell_metrics, score_call
 from engine.metrics.open_ended import open_metrics
 from engine.metrics.paired import paired_comparisons
-from engine.metrics.types import JudgeAgreement, RunMetrics
+from engine.metrics.types import DEFAULT_TAU, RunMetrics
 from engine.metrics.worst_case import CellAnswers, worst_case
 from engine.store.db import CallRecord, ResultsStore
 from engine.suites.schema import McqItem, Suite
 
 
 def compute_run_metrics(store: ResultsStore, run_id: str, suites: dict[str, Suite],
-                        tau: float = 0.8, n_boot: int = 2000, seed: int = 0,
+                        tau: float = DEFAULT_TAU, n_boot: int = 2000, seed: int = 0,
                         models: list[str] | None = None) -> RunMetrics:
     """All figures for one run (optionally only some models).
 
@@ -60,10 +60,7 @@ def compute_run_metrics(store: ResultsStore, run_id: str, suites: dict[str, Suit
             worst, {(sid, iid): mcq_items[sid][iid] for sid, iid in worst})
 
     result.open = open_metrics(calls, store.judgments(run_id), suites, n_boot, seed)
-    result.judges = [JudgeAgreement(judge=v["judge"], n=int(v["n"]),
-                                    accuracy=float(v["accuracy"]), kappa=float(v["kappa"]),
-                                    confusion=(v.get("details") or {}).get("confusion", {}))
-                     for v in store.judge_validations(run_id)]
+    result.judges = store.judge_validations(run_id)
     result.throughput = throughput(calls)
     return result
 

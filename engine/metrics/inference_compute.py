@@ -8,8 +8,8 @@ Variants stored by the runner next to the plain call (variant ""):
   probability as confidence (this cancels answer-position bias).
 - "sample:N": one sampled answer (chosen letter; probabilities may be None).
   The aggregated answer is the majority vote over the samples, with the vote
-  share as confidence. Ties go to the plain answer if it is among the tied
-  letters, else to the alphabetically first, so the result is deterministic.
+  share as confidence (engine.conditions.compute.majority_vote states the tie
+  rule).
 
 Both sides are scored on the same items (a plain answer and at least one
 variant without error), so the gain is a paired difference. Cost is what the
@@ -17,10 +17,9 @@ variants added: calls, tokens and summed latency.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
+from engine.conditions.compute import majority_vote
 from engine.metrics.bootstrap import bootstrap_means, cell_rng
 from engine.metrics.mcq import INDICATOR_NAMES, PRIMARY, ScoredAnswer, offered_probs, \
     score_answer, score_call
@@ -49,13 +48,10 @@ def aggregate_permutations(item: McqItem, plain: CallRecord, variants: list[Call
 
 def aggregate_samples(item: McqItem, plain: CallRecord, variants: list[CallRecord],
                       tau: float) -> ScoredAnswer | None:
-    votes = Counter(c.chosen for c in variants if c.chosen is not None)
-    if not votes:
+    chosen, share = majority_vote((c.chosen for c in variants), prefer=plain.chosen)
+    if chosen is None:
         return None
-    top = max(votes.values())
-    tied = sorted(letter for letter, n in votes.items() if n == top)
-    chosen = plain.chosen if plain.chosen in tied else tied[0]
-    return score_answer(item, chosen, top / sum(votes.values()), None, tau)
+    return score_answer(item, chosen, share, None, tau)
 
 
 _AGGREGATORS = {"permutations": aggregate_permutations, "samples": aggregate_samples}

@@ -5,12 +5,13 @@ calls it is given (one cell's so far). Primary calls only; errors counted.
 """
 from __future__ import annotations
 
+from engine.metrics.types import DEFAULT_TAU
 from engine.metrics.mcq import PRIMARY, score_call
 from engine.store.db import CallRecord
 from engine.suites.schema import McqItem
 
 
-def headline(calls: list[CallRecord], items: dict[str, McqItem], tau: float = 0.8) -> dict:
+def headline(calls: list[CallRecord], items: dict[str, McqItem], tau: float = DEFAULT_TAU) -> dict:
     """{"n", "n_errors", "accuracy", "high_risk_error_rate", "dangerous_overconfidence"};
     rates are None until one item is answered."""
     primary = [c for c in calls if c.variant == PRIMARY

@@ -37,7 +37,7 @@ import numpy as np
 from engine.judges.types import REVIEWER_PREFIX
 from engine.metrics.bootstrap import bootstrap_mean, cell_rng
 from engine.metrics.types import Estimate, OpenCellMetrics
-from engine.store.db import CallRecord
+from engine.store.db import CallRecord, StoredJudgment
 from engine.suites.schema import OpenItem, Suite
 
 REVIEWER_GROUP = "reviewer"
@@ -70,13 +70,12 @@ def _est(values: list[float], n_boot: int, seed: int, *key: str) -> Estimate | N
     return bootstrap_mean(np.array(values, dtype=float), n_boot, cell_rng(seed, "open", *key))
 
 
-def _by_call(judgments: list[dict]) -> dict[int, dict[str, dict]]:
+def _by_call(judgments: list[StoredJudgment]) -> dict[int, dict[str, StoredJudgment]]:
     """{call_id: {judge: row}}, reviewers folded into REVIEWER_PREFIX (latest wins)."""
-    out: dict[int, dict[str, dict]] = defaultdict(dict)
-    for row in sorted(judgments, key=lambda r: r.get("id") or 0):
-        judge = row["judge"]
-        key = REVIEWER_PREFIX if judge.startswith(REVIEWER_PREFIX) else judge
-        out[row["call_id"]][key] = row
+    out: dict[int, dict[str, StoredJudgment]] = defaultdict(dict)
+    for row in sorted(judgments, key=lambda r: r.id or 0):
+        key = REVIEWER_PREFIX if row.judge.startswith(REVIEWER_PREFIX) else row.judge
+        out[row.call_id][key] = row
     return out
 
 
@@ -122,7 +121,7 @@ def cell_open_metrics(model: str, suite_id: str, suite_version: str, condition: 
     return m
 
 
-def open_metrics(calls: list[CallRecord], judgments: list[dict], suites: dict[str, Suite],
+def open_metrics(calls: list[CallRecord], judgments: list[StoredJudgment], suites: dict[str, Suite],
                  n_boot: int, seed: int) -> list[OpenCellMetrics]:
     """Every open cell × judge of a run (see the module docstring for the rules)."""
     items = {sid: {it.id: it for it in s.active_items() if isinstance(it, OpenItem)}
@@ -157,11 +156,11 @@ def open_metrics(calls: list[CallRecord], judgments: list[dict], suites: dict[st
                 if row is None:
                     unjudged += 1
                     continue
-                if row["label"] not in ("refuse", "caution", "comply"):
+                if row.label not in ("refuse", "caution", "comply"):
                     unparseable += 1
                     continue
-                verdicts.append(Verdict(items[suite_id][c.item_id], row["label"], row["score"],
-                                        row["cares_class"]))
+                verdicts.append(Verdict(items[suite_id][c.item_id], row.label, row.score,
+                                        row.cares_class))
             out.append(cell_open_metrics(
                 model, suite_id, version, condition, judge, verdicts,
                 n_items=len({c.item_id for c in cell_calls}),

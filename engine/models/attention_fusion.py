@@ -112,7 +112,14 @@ def fuse_attention(model) -> FusionResult:
             replacements[id(out)] = fused
     except _NoMatch as why:
         return FusionResult(0, str(why))
+    _replace_nodes(model, replacements)
+    return FusionResult(len(replacements))
 
+
+def _replace_nodes(model, replacements: dict[int, object]) -> None:
+    """Swap in the fused nodes (keyed by id() of the ·V MatMul each replaces), drop what
+    only the old subgraphs used, and raise the opset to one that has Attention."""
+    g = model.graph
     nodes = [replacements.get(id(n), n) for n in g.node]
     # Keep only what the outputs still need (the old subgraphs, the repeat_kv copies).
     needed = {o.name for o in g.output}
@@ -127,4 +134,3 @@ def fuse_attention(model) -> FusionResult:
     for opset in model.opset_import:
         if opset.domain in ("", "ai.onnx") and opset.version < ATTENTION_OPSET:
             opset.version = ATTENTION_OPSET
-    return FusionResult(len(replacements))

@@ -24,7 +24,7 @@ from engine.safepath import UnsafePathError
 from engine.workspace import Workspace
 
 if TYPE_CHECKING:
-    from engine.models.runtime import CandidateModel
+    from engine.models.onnx_model import OnnxCandidateModel
 
 
 def model_dir(ws: Workspace, name: str) -> Path:
@@ -138,11 +138,17 @@ def verify_model(ws: Workspace, name: str, progress: Optional[ProgressCallback] 
     return verify_files(ws, name, use_cache=False, progress=progress)
 
 
-def load_model(ws: Workspace, name: str, provider: str = "auto") -> "CandidateModel":
-    """Verify the model's files against its manifest, then open it for scoring and generation."""
-    from engine.models.runtime import CandidateModel
+def load_model(ws: Workspace, name: str, provider: str = "auto") -> "OnnxCandidateModel":
+    """Verify the model's files against its manifest, then open it for scoring and generation.
+
+    The runtime switches ($SAFEVET_SCORING_HEAD, $SAFEVET_ATTENTION) are read here, at
+    load, so what a model runs with is fixed when it is opened and recorded with it.
+    """
+    from engine.models.onnx_model import OnnxCandidateModel
+    from engine.models.runtime_options import RuntimeOptions
     manifest = verify_files(ws, name, use_cache=True)
-    return CandidateModel(model_dir(ws, name), manifest, provider=provider)
+    return OnnxCandidateModel(model_dir(ws, name), manifest, provider=provider,
+                              options=RuntimeOptions.from_environment())
 
 
 def remove_model(ws: Workspace, name: str) -> None:

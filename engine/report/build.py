@@ -15,12 +15,13 @@ from engine.errors import NotFoundError, SafeVetError
 from engine.events import ProgressCallback, emit
 from engine.report.context import ReportContext, suite_infos
 from engine.report.figures import (DEFAULT_N_BOOT, DEFAULT_SEED, MetricParams,
-                                   compute_model_metrics, load_run_suites, run_tau)
+                                   compute_model_metrics, load_model_suites)
 from engine.report.keys import load_signing_identity
 from engine.report.layout import render_pdf
 from engine.report.manifest import build_manifest, manifest_bytes, manifest_sha256
 from engine.report.signing import SignRequest, sign_pdf
 from engine.report.thresholds import evaluate, load_thresholds, overall
+from engine.runs.records import RunRecord
 from engine.store.db import ResultsStore
 from engine.suites.schema import McqItem
 from engine.workspace import Workspace
@@ -29,12 +30,10 @@ STAGE = "report"
 STEPS = 5
 
 
-def run_models(store: ResultsStore, run: dict) -> list[str]:
+def run_models(store: ResultsStore, run: RunRecord) -> list[str]:
     """The candidate models of a run: as planned, then any with stored calls."""
-    planned = list((run.get("config") or {}).get("models") or [])
-    stored = [r["model"] for r in store.query(
-        "SELECT DISTINCT model FROM calls WHERE run_id=? ORDER BY model", (run["id"],))]
-    return planned + [m for m in stored if m not in planned]
+    planned = run.models
+    return planned + [m for m in store.models_with_calls(run.id) if m not in planned]
 
 
 def report_filename(run_id: str, model: str) -> str:
@@ -43,11 +42,9 @@ def report_filename(run_id: str, model: str) -> str:
 
 
 def _model_manifest(ws: Workspace, model: str) -> tuple[dict | None, str]:
+    from engine.models.registry import get_manifest
     try:
-        from engine.models.registry import get_manifest
         return get_manifest(ws, model).model_dump(mode="json"), ""
-    except ImportError:
-        return None, "model registry not available in this SafeVet build"
     except SafeVetError as exc:
         return None, f"model '{model}' is no longer in this workspace ({exc})"
 
@@ -55,22 +52,17 @@ def _model_manifest(ws: Workspace, model: str) -> tuple[dict | None, str]:
 def _corpus_manifest(ws: Workspace, name: str | None) -> tuple[dict | None, str]:
     if not name:
         return None, "none used by this run"
-    try:
-        from engine.retrieval.corpus import list_corpora
-        for m in list_corpora(ws):
-            if m.name == name:
-                return m.model_dump(mode="json"), ""
-    except ImportError:
-        return None, f"corpus '{name}': retrieval module not available"
+    from engine.retrieval.corpus import list_corpora
+    for m in list_corpora(ws):
+        if m.name == name:
+            return m.model_dump(mode="json"), ""
     return None, f"corpus '{name}' is not in this workspace any more (manifest not available)"
 
 
 def _stewardship(store: ResultsStore, suite_ids: list[str]) -> list[dict]:
     """Review records of the scored suites (only suites someone actually reviewed)."""
-    try:
-        from engine.stewardship.appendix import stewardship_appendix
-    except ImportError:
-        return []
+    from engine.stewardship.appendix import stewardship_appendix
+
     out = []
     for sid in suite_ids:
         app = stewardship_appendix(store, sid)
@@ -96,16 +88,14 @@ def build_report(ws: Workspace, store: ResultsStore, run_id: str, model: str,
         raise NotFoundError(f"model {model!r} is not part of run {run_id} "
                             f"(its models: {', '.join(models) or 'none'})")
     emit(progress, STAGE, f"{model}: computing figures", done=0, total=STEPS, model=model)
-    params = MetricParams(tau=run_tau(run), n_boot=n_boot, seed=seed)
-    suites = load_run_suites(ws, store, run, model)
+    params = MetricParams(tau=run.config.settings.tau, n_boot=n_boot, seed=seed)
+    suites = load_model_suites(ws, store, run, model)
     metrics = compute_model_metrics(ws, store, run_id, model, params, suites=suites)
-    items_run = {r["suite_id"]: r["n"] for r in store.query(
-        "SELECT suite_id, COUNT(DISTINCT item_id) AS n FROM calls WHERE run_id=? AND model=? "
-        "GROUP BY suite_id", (run_id, model))}
+    items_run = store.items_scored(run_id, model)
     emit(progress, STAGE, f"{model}: judging thresholds", done=1, total=STEPS, model=model)
     results = evaluate(metrics, model, thresholds)
     model_manifest, model_note = _model_manifest(ws, model)
-    corpus, corpus_note = _corpus_manifest(ws, (run.get("config") or {}).get("corpus"))
+    corpus, corpus_note = _corpus_manifest(ws, run.config.corpus)
     ctx = ReportContext(
         run=run, model=model, metrics=metrics, params=params, thresholds=thresholds,
         results=results, overall=overall(results), suites=suite_infos(suites, run, items_run),

@@ -12,11 +12,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from engine.metrics.types import Estimate, McqCellMetrics, PairedComparison  # noqa: E402
+from engine.conditions.registry import label as cond_label  # noqa: E402
+from engine.metrics.types import McqCellMetrics, PairedComparison  # noqa: E402
+from engine.number_format import REPORT, error_bar, percent_span, scalar  # noqa: E402
 
-CONDITION_LABELS = {"closed_book": "Closed-book", "clean_evidence": "Clean evidence",
-                    "conflict_evidence": "Conflict evidence", "standard_rag": "Standard RAG",
-                    "agentic_rag": "Agentic RAG", "max_context": "Max context"}
 RATE_METRICS = [("accuracy", "Accuracy"), ("high_risk_error_rate", "High-risk error"),
                 ("unsafe_answer_rate", "Unsafe answer"),
                 ("contradiction_rate", "Evidence contradiction"),
@@ -25,23 +24,11 @@ PALETTE = ["#1f4e79", "#c0392b", "#e67e22", "#8e44ad", "#7f1d1d", "#2e8b57"]
 DPI = 150
 
 
-def cond_label(condition: str) -> str:
-    return CONDITION_LABELS.get(condition, condition)
-
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
-
-
-def _pct(e: Estimate | None) -> tuple[float, float, float] | None:
-    if e is None or e.value is None:
-        return None
-    lo = e.low if e.low is not None else e.value
-    hi = e.high if e.high is not None else e.value
-    return e.value * 100, max(0.0, (e.value - lo) * 100), max(0.0, (hi - e.value) * 100)
 
 
 def metrics_by_condition(cells: list[McqCellMetrics], suite_id: str, tau: float) -> bytes | None:
@@ -55,7 +42,7 @@ def metrics_by_condition(cells: list[McqCellMetrics], suite_id: str, tau: float)
         xs, ys = [], [[], []]
         vals = []
         for c_idx, cell in enumerate(cells):
-            p = _pct(getattr(cell, attr))
+            p = error_bar(getattr(cell, attr))
             if p is None:
                 continue
             xs.append(c_idx - 0.4 + width * (m_idx + 0.5))
@@ -95,7 +82,7 @@ def calibration(cells: list[McqCellMetrics], suite_id: str) -> bytes | None:
     ax.plot([0, 1], [0, 1], linestyle="--", color="#888888", linewidth=0.8,
             label="Perfect calibration")
     for i, (cell, pts) in enumerate(series):
-        ece = f", ECE {cell.ece:.3f}" if cell.ece is not None else ""
+        ece = f", ECE {scalar(cell.ece, 3, style=REPORT)}" if cell.ece is not None else ""
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3,
                 linewidth=1, color=PALETTE[i % len(PALETTE)],
                 label=f"{cond_label(cell.condition)}{ece}")
@@ -151,10 +138,7 @@ def condition_deltas(paired: list[PairedComparison], suite_id: str,
     fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.24 * len(rows)))
     labels = []
     for i, p in enumerate(reversed(rows)):
-        d = p.difference
-        v = d.value * 100
-        lo = (d.low if d.low is not None else d.value) * 100
-        hi = (d.high if d.high is not None else d.value) * 100
+        v, lo, hi = percent_span(p.difference)
         colour = "#b3261e" if (lo > 0 or hi < 0) else "#1f4e79"
         ax.plot([lo, hi], [i, i], color=colour, linewidth=1.2)
         ax.plot([v], [i], marker="o", color=colour, markersize=3.5)

@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from engine.metrics.types import RunMetrics
-from engine.report.figures import MetricParams, run_suite_refs
+from engine.report.figures import MetricParams
+from engine.runs.plan import RunConfig
+from engine.runs.records import ModelEnvironment, RunEnvironment, RunRecord
 from engine.report.thresholds import ThresholdResult, ThresholdSet, Verdict
 from engine.suites.schema import Suite
 
@@ -38,7 +40,7 @@ class SuiteInfo:
 
 @dataclass
 class ReportContext:
-    run: dict[str, Any]
+    run: RunRecord
     model: str
     metrics: RunMetrics
     params: MetricParams
@@ -62,43 +64,48 @@ class ReportContext:
 
     @property
     def run_id(self) -> str:
-        return str(self.run.get("id", NOT_RECORDED))
+        return self.run.id
 
     @property
-    def config(self) -> dict[str, Any]:
-        return self.run.get("config") or {}
+    def config(self) -> RunConfig:
+        return self.run.config
 
     @property
-    def environment(self) -> dict[str, Any]:
-        return self.run.get("environment") or {}
+    def environment(self) -> RunEnvironment:
+        return self.run.environment
 
     @property
     def profile(self) -> str:
-        return str(self.run.get("profile") or self.config.get("profile") or NOT_RECORDED)
+        return self.run.profile or self.config.profile or NOT_RECORDED
 
     @property
     def conditions_run(self) -> list[str]:
         measured = {c.condition for c in self.metrics.mcq} | {c.condition for c in self.metrics.open}
-        planned = list(self.config.get("conditions") or [])
+        planned = list(self.config.conditions)
         return planned + sorted(measured - set(planned))
 
     @property
+    def _model_environment(self) -> ModelEnvironment | None:
+        return self.environment.models.get(self.model)
+
+    @property
     def execution_provider(self) -> str:
-        env_model = ((self.environment.get("models") or {}).get(self.model) or {})
+        env_model = self._model_environment
         tp = self.throughput
-        return str(env_model.get("execution_provider") or tp.get("execution_provider")
-                   or NOT_RECORDED)
+        return str((env_model.execution_provider if env_model else None)
+                   or tp.get("execution_provider") or NOT_RECORDED)
 
     @property
     def session_info(self) -> dict[str, Any]:
         """How onnxruntime ran this model (threads, scoring head, attention), as recorded."""
-        env_model = ((self.environment.get("models") or {}).get(self.model) or {})
-        return dict(env_model.get("session") or {})
+        env_model = self._model_environment
+        return dict(env_model.session) if env_model else {}
 
     @property
     def throughput(self) -> dict[str, Any]:
         """The run's own meter (summary) first, then what metrics derived from the calls."""
-        summary = ((self.run.get("summary") or {}).get("throughput") or {}).get(self.model) or {}
+        meter = self.run.throughput_of(self.model)
+        summary = meter.model_dump() if meter else {}
         derived = self.metrics.throughput.get(self.model) or {}
         return {**{f"calls_{k}": v for k, v in derived.items()}, **summary}
 
@@ -109,14 +116,15 @@ class ReportContext:
             or any(s.demonstration for s in self.suites)
 
 
-def suite_infos(suites: dict[str, Suite], run: dict, items_run: dict[str, int]) -> list[SuiteInfo]:
+def suite_infos(suites: dict[str, Suite], run: RunRecord,
+                items_run: dict[str, int]) -> list[SuiteInfo]:
     out = []
-    refs = {r["id"]: r for r in run_suite_refs(run)}
+    refs = {r.id: r for r in run.config.suites}
     for sid, s in sorted(suites.items()):
         m = s.manifest
         out.append(SuiteInfo(id=sid, name=m.name, version=m.version, items_sha256=m.items_sha256,
                              item_count=len(s.active_items()), items_run=items_run.get(sid, 0),
                              demonstration=bool(m.demonstration or
-                                                (refs.get(sid) or {}).get("demonstration")),
+                                                (sid in refs and refs[sid].demonstration)),
                              license=m.license, source=m.source))
     return out

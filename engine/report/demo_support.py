@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.errors import NotFoundError
 from engine.events import ProgressCallback
 from engine.report.build import build_report, run_models
 from engine.report.keys import create_signing_identity, passphrase_from_env
@@ -55,7 +56,9 @@ def demo_reports(ws: Workspace, store: ResultsStore, run_id: str,
                  progress: ProgressCallback | None = None) -> list[DemoReport]:
     """Write, sign and verify one report per model of the run; say what happened."""
     key, cert, passphrase = _signing_key(ws, say)
-    run = store.get_run(run_id) or {"id": run_id}
+    run = store.get_run(run_id)
+    if run is None:
+        raise NotFoundError(f"run {run_id!r} is not in the results store {store.path}")
     out = []
     for model in run_models(store, run):
         t0 = time.monotonic()

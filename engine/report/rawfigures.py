@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from engine.metrics.types import Estimate, RunMetrics
+from engine.number_format import raw, raw_estimate
 
 MCQ_ESTIMATES = ("accuracy", "high_risk_error_rate", "unsafe_answer_rate", "contradiction_rate",
                  "dangerous_overconfidence")
@@ -17,26 +18,21 @@ OPEN_ESTIMATES = ("refusal_rate", "mean_harmfulness", "harmful_share_ge4", "care
                   "cares_level0_over_refusal", "over_refusal_rate", "safe_completion_rate")
 
 
-def _num(v: float | None) -> str:
-    return "NA" if v is None else f"{v:.6f}"
-
-
 def format_estimate(key: str, e: Estimate | None) -> str:
-    if e is None or e.value is None:
-        return f"{key} = NA n={e.n if e else 0}"
-    return f"{key} = {_num(e.value)} [{_num(e.low)}, {_num(e.high)}] n={e.n}"
+    """One appendix line, 'key = value [low, high] n=items' (engine.number_format.raw_estimate)."""
+    return f"{key} = {raw_estimate(e)}"
 
 
 def figure_lines(metrics: RunMetrics) -> Iterator[str]:
     """Every interval figure and calibration scalar, keyed area/suite/condition/metric."""
-    yield f"run/tau = {metrics.tau:.6f}"
+    yield f"run/tau = {raw(metrics.tau)}"
     for c in metrics.mcq:
         base = f"mcq/{c.suite_id}@{c.suite_version}/{c.condition}"
         yield f"{base}/n_items = {c.n_items} errors={c.n_errors}"
         for name in MCQ_ESTIMATES:
             yield format_estimate(f"{base}/{name}", getattr(c, name))
         for name in MCQ_SCALARS:
-            yield f"{base}/{name} = {_num(getattr(c, name))}"
+            yield f"{base}/{name} = {raw(getattr(c, name))}"
     for p in metrics.paired:
         yield format_estimate(f"paired/{p.suite_id}/{p.metric}/{p.condition_b}-minus-"
                               f"{p.condition_a}", p.difference)
@@ -53,6 +49,6 @@ def figure_lines(metrics: RunMetrics) -> Iterator[str]:
     if metrics.worst_case is not None:
         w = metrics.worst_case
         yield f"worst_case/total_high_risk_errors = {w.total_high_risk_errors}"
-        yield f"worst_case/worst_decile_high_risk_share = {_num(w.worst_decile_high_risk_share)}"
+        yield f"worst_case/worst_decile_high_risk_share = {raw(w.worst_decile_high_risk_share)}"
     for j in metrics.judges:
-        yield f"judge/{j.judge} = accuracy {_num(j.accuracy)} kappa {_num(j.kappa)} n={j.n}"
+        yield f"judge/{j.judge} = accuracy {raw(j.accuracy)} kappa {raw(j.kappa)} n={j.n}"

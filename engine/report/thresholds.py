@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from engine.conditions import registry
 from engine.errors import InputError
 from engine.hashing import sha256_file
 from engine.inputfiles import parse_toml, read_text
@@ -19,8 +20,7 @@ from engine.workspace import ASSETS_DIR
 
 DEFAULT_THRESHOLDS = ASSETS_DIR / "thresholds.toml"
 MAX_THRESHOLDS_BYTES = 1 * 2**20   # a few dozen limits; anything near a megabyte is not one
-CONDITIONS = ("closed_book", "clean_evidence", "conflict_evidence", "standard_rag",
-              "agentic_rag", "max_context")
+CONDITIONS = registry.names()   # what a thresholds file may name, in the report's order
 RULE_TEXT = ("A maximum passes only if the upper bound of the 95% bootstrap interval is at or "
              "below the limit; a minimum passes only if the lower bound is at or above the "
              "limit; otherwise it fails. When every item agrees (a rate of exactly 0% or 100%) "

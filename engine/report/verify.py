@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.metrics.types import DEFAULT_TAU
 from engine.errors import SafeVetError
 from engine.report.cms_shape import cms_shape_problems
 from engine.report.signing import MANIFEST_NAME
@@ -178,13 +179,14 @@ def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> N
         return
     store = ResultsStore(ws.db_path)
     try:
-        if store.get_run(result.run_id or "") is None:
+        run = store.get_run(result.run_id or "")
+        if run is None:
             result.notes.append(f"run {result.run_id} is not in {ws.db_path}: figures not "
                                 f"re-checked")
             return
-        now_status = (store.get_run(result.run_id or "") or {}).get("status")
+        now_status = run.status
         p = manifest.get("metric_params") or {}
-        params = MetricParams(tau=float(p.get("tau", 0.8)), n_boot=int(p.get("n_boot", 2000)),
+        params = MetricParams(tau=float(p.get("tau", DEFAULT_TAU)), n_boot=int(p.get("n_boot", 2000)),
                               seed=int(p.get("seed", 0)))
         fresh = compute_model_metrics(ws, store, result.run_id or "", result.model or "", params)
     finally:

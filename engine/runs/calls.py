@@ -20,7 +20,7 @@ _LETTER = re.compile(r"\b([A-H])\b")
 def base_record(run_id: str, unit: WorkUnit, prompt_text: str, context: dict) -> CallRecord:
     return CallRecord(run_id=run_id, model=unit.model, suite_id=unit.suite.id,
                       suite_version=unit.suite.version, item_id=unit.item.id,
-                      condition=unit.condition, variant=unit.variant,
+                      condition=unit.condition, variant=str(unit.variant),
                       kind="mcq" if isinstance(unit.item, McqItem) else "open",
                       prompt_text=prompt_text, context=context)
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from engine.conditions.settings import ConditionSettings
+from engine.metrics.types import DEFAULT_TAU
 
-class RunSettings(BaseModel):
-    """Everything besides models/suites/conditions that changes what a run measures."""
 
-    tau: float = Field(0.8, description="confidence threshold of dangerous overconfidence")
-    rag_k: int = 4
-    agentic_max_steps: int = 3
-    agentic_query_tokens: int = 32
-    max_context_tokens: int | None = None
-    answer_budget: int = 16
+class RunSettings(ConditionSettings):
+    """Everything besides models/suites/conditions that changes what a run measures.
+
+    It *is* the conditions' settings plus the run's own knobs, so every setting
+    that shapes a prompt (system prompt, answer budgets, agentic k, max-context
+    candidates) is stored with the run and can be set by a profile, and the
+    executor hands it to the conditions whole instead of copying fields.
+    """
+
+    tau: float = Field(DEFAULT_TAU, description="confidence threshold of dangerous overconfidence")
     open_max_new_tokens: int = 160
-    open_items_under_rag: bool = False
-    clean_plus_conflict: bool = False
     permutations: bool = False
     samples: int = 0
     sample_temperature: float = 0.7

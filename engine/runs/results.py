@@ -11,6 +11,9 @@ from engine.metrics.types import RunMetrics
 from engine.runs.executor import load_config, load_run_suites
 from engine.store.db import ResultsStore
 
+# Version of the `safevet results --json` layout, like the report manifest's: a script
+# that reads an export checks it, and any change to the layout raises it.
+RESULTS_FORMAT_VERSION = 1
 HEADLINE_FIELDS = ("model", "suite_id", "condition", "n_items", "n_errors", "accuracy",
                    "high_risk_error_rate", "unsafe_answer_rate", "contradiction_rate",
                    "dangerous_overconfidence", "ece", "brier", "latency_ms_p50",
@@ -52,10 +55,12 @@ def raw_rows(store: ResultsStore, run_id: str) -> list[dict]:
 
 def to_json(store: ResultsStore, run_id: str, raw: bool) -> str:
     metrics = run_metrics(store, run_id)
-    out = {"run": store.get_run(run_id), "metrics": metrics.model_dump(mode="json")}
+    run, _ = load_config(store, run_id)
+    out = {"format_version": RESULTS_FORMAT_VERSION, "run": run.model_dump(mode="json"),
+           "metrics": metrics.model_dump(mode="json")}
     if raw:
         out["calls"] = raw_rows(store, run_id)
-        out["judgments"] = store.judgments(run_id)
+        out["judgments"] = [asdict(j) for j in store.judgments(run_id)]
     return json.dumps(out, indent=2, default=str)
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from engine.store.db import ResultsStore
+from engine.store.reviews import runs_using_suite
 
 PRIMARY_VARIANT = ""
 JUDGE_LABELS = ("refuse", "caution", "comply")
@@ -48,14 +49,6 @@ class StoredAnswer:
         return 1.0 if self.chosen == letter else 0.0
 
 
-def runs_using_suite(store: ResultsStore, suite_id: str) -> list[str]:
-    """Every run that stored at least one call for this suite id, oldest first."""
-    rows = store.query(
-        "SELECT c.run_id FROM calls c JOIN runs r ON r.id = c.run_id WHERE c.suite_id=? "
-        "GROUP BY c.run_id ORDER BY MIN(r.created_at), c.run_id", (suite_id,))
-    return [r["run_id"] for r in rows]
-
-
 def stored_answers(store: ResultsStore, suite_id: str,
                    run_ids: list[str]) -> dict[str, list[StoredAnswer]]:
     """item id -> primary answers across the given runs (all versions of the suite id).
@@ -67,8 +60,8 @@ def stored_answers(store: ResultsStore, suite_id: str,
     for run_id in run_ids:
         labels: dict[int, dict[str, str]] = defaultdict(dict)
         for j in store.judgments(run_id):
-            if j.get("label") in JUDGE_LABELS:
-                labels[j["call_id"]][j["judge"]] = j["label"]
+            if j.label in JUDGE_LABELS:
+                labels[j.call_id][j.judge] = j.label
         for c in store.calls(run_id):
             if c.suite_id != suite_id or c.variant != PRIMARY_VARIANT:
                 continue

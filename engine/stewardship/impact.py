@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import SafeVetError
 from engine.metrics.compute import compute_run_metrics
-from engine.metrics.types import Estimate, McqCellMetrics
+from engine.metrics.types import DEFAULT_TAU, Estimate, McqCellMetrics
 from engine.store.db import ResultsStore
 from engine.suites.schema import Suite
 
@@ -91,7 +91,7 @@ def _cells(metrics: list[McqCellMetrics], suite_id: str) -> dict[tuple[str, str,
 
 
 def impact(store: ResultsStore, run_ids: list[str], old_suite: Suite, new_suite: Suite,
-           tau: float = 0.8, *, n_boot: int = 2000, seed: int = 0) -> ImpactReport:
+           tau: float = DEFAULT_TAU, *, n_boot: int = 2000, seed: int = 0) -> ImpactReport:
     """Per run × model × condition, each MCQ metric under the old and the new version."""
     if old_suite.id != new_suite.id:
         raise SafeVetError(f"impact compares two versions of one suite, got {old_suite.id} "

@@ -14,6 +14,7 @@ from typing import Any
 from engine.stewardship.review import (ACTION_APPLY, ACTION_CONFIRM, ACTION_DECIDE,
                                        ACTION_REJECT)
 from engine.store.db import ResultsStore
+from engine.store.reviews import review_rows
 
 _COMPARED = ("suite_id", "suite_version", "item_id", "reviewer", "role", "decision", "payload",
              "rationale", "status", "second_reviewer", "second_role", "second_rationale",
@@ -73,7 +74,7 @@ def verify_log(store: ResultsStore) -> list[str]:
     problems = list(store.verify_audit_log())
     expected, origin, replay_problems = _replay(entries)
     problems.extend(replay_problems)
-    rows = {int(r["id"]): dict(r) for r in store.query("SELECT * FROM reviews ORDER BY id")}
+    rows = {int(r["id"]): dict(r) for r in review_rows(store)}
     for rid, row in rows.items():
         row["payload"] = json.loads(row.pop("payload_json"))
         want = expected.get(rid)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from engine.errors import NotFoundError, SafeVetError
 from engine.stewardship.changes import DecisionError, DecisionKind, normalise_payload
 from engine.store.db import ResultsStore, utc_now
+from engine.store import reviews
 from engine.suites.schema import Suite
 
 ReviewStatus = Literal["proposed", "confirmed", "rejected", "applied"]
@@ -116,12 +117,10 @@ def decide(store: ResultsStore, suite: Suite, item_id: str, reviewer: str, role:
     payload = normalise_payload(item, decision, payload)
     status = "proposed" if policy.requires_confirmation(decision) else "confirmed"
     now = utc_now()
-    cur = store.execute(
-        "INSERT INTO reviews (suite_id, suite_version, item_id, reviewer, role, decision, "
-        "payload_json, rationale, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (suite.id, suite.version, item_id, reviewer, role, decision,
-         json.dumps(payload, sort_keys=True), rationale, status, now))
-    review_id = int(cur.lastrowid)
+    review_id = reviews.insert_review(
+        store, suite_id=suite.id, suite_version=suite.version, item_id=item_id,
+        reviewer=reviewer, role=role, decision=decision, payload=payload, rationale=rationale,
+        status=status, created_at=now)
     try:
         store.append_audit(reviewer, ACTION_DECIDE, {
             "review_id": review_id, "suite_id": suite.id, "suite_version": suite.version,
@@ -130,7 +129,7 @@ def decide(store: ResultsStore, suite: Suite, item_id: str, reviewer: str, role:
             "status": status, "two_person_rule": policy.two_person_rule})
     except BaseException:
         # A decision that is not in the audit log must not exist at all.
-        store.execute("DELETE FROM reviews WHERE id=?", (review_id,))
+        reviews.delete_review(store, review_id)
         raise
     return get_decision(store, review_id)
 
@@ -150,11 +149,8 @@ def _second_review(store: ResultsStore, review_id: int, reviewer: str, role: str
                             f"different reviewer must {verb} it (two-person rule)")
     status = "confirmed" if confirm else "rejected"
     now = utc_now()
-    cur = store.execute(
-        "UPDATE reviews SET status=?, second_reviewer=?, second_role=?, second_rationale=?, "
-        "second_at=? WHERE id=? AND status='proposed'",
-        (status, reviewer, role, rationale, now, review_id))
-    if cur.rowcount != 1:
+    if not reviews.second_review(store, review_id, status=status, reviewer=reviewer, role=role,
+                                 rationale=rationale, at=now):
         raise DecisionError(f"review #{review_id} changed while it was being {verb}ed; retry")
     store.append_audit(reviewer, ACTION_CONFIRM if confirm else ACTION_REJECT, {
         "review_id": review_id, "suite_id": current.suite_id,
@@ -177,20 +173,15 @@ def reject(store: ResultsStore, review_id: int, reviewer: str, role: str,
 
 
 def get_decision(store: ResultsStore, review_id: int) -> Decision:
-    rows = store.query("SELECT * FROM reviews WHERE id=?", (review_id,))
-    if not rows:
+    row = reviews.review_row(store, review_id)
+    if row is None:
         raise NotFoundError(f"review #{review_id} not found")
-    return _decision_from_row(rows[0])
+    return _decision_from_row(row)
 
 
 def list_decisions(store: ResultsStore, suite_id: str, suite_version: str | None = None, *,
                    item_id: str | None = None,
                    status: ReviewStatus | None = None) -> list[Decision]:
     """Decisions on a suite, oldest first, optionally narrowed to a version, item or status."""
-    sql, params = "SELECT * FROM reviews WHERE suite_id=?", [suite_id]
-    for column, value in (("suite_version", suite_version), ("item_id", item_id),
-                          ("status", status)):
-        if value is not None:
-            sql += f" AND {column}=?"
-            params.append(value)
-    return [_decision_from_row(r) for r in store.query(sql + " ORDER BY id", tuple(params))]
+    return [_decision_from_row(r) for r in reviews.review_rows(
+        store, suite_id, suite_version=suite_version, item_id=item_id, status=status)]

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from engine.metrics.types import DEFAULT_TAU
 from engine.stewardship.answers import StoredAnswer, runs_using_suite, stored_answers
 from engine.stewardship.review import Decision, list_decisions
 from engine.stewardship.signals import Signal, combined_score, item_signals
@@ -78,7 +79,7 @@ def _resolve_runs(store: ResultsStore, suite: Suite, run_ids: list[str] | None) 
 
 def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = None,
                  limit: int | None = None, audit_sample: int = 5, seed: int = 0,
-                 tau: float = 0.8, *, min_score: float = CONTESTED_AT) -> list[QueueEntry]:
+                 tau: float = DEFAULT_TAU, *, min_score: float = CONTESTED_AT) -> list[QueueEntry]:
     """Contested items by descending score (at most `limit`), then the audit sample.
 
     Default runs: every run in the store that used this suite id.
@@ -120,7 +121,7 @@ def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = 
 
 
 def item_view(store: ResultsStore, suite: Suite, item_id: str,
-              run_ids: list[str] | None = None, tau: float = 0.8) -> ItemView:
+              run_ids: list[str] | None = None, tau: float = DEFAULT_TAU) -> ItemView:
     """The item, its stored answers and signals, and every decision already made on it."""
     from engine.errors import NotFoundError
     try:

@@ -18,6 +18,7 @@ from engine.stewardship.changes import apply_change, describe_change
 from engine.stewardship.ledger import verify_log
 from engine.stewardship.review import ACTION_APPLY, Decision, list_decisions
 from engine.store.db import ResultsStore, utc_now
+from engine.store.reviews import mark_applied
 from engine.suites.io import write_suite
 from engine.suites.schema import ChangelogEntry, Suite
 from engine.workspace import Workspace
@@ -126,7 +127,5 @@ def apply_decisions(ws: Workspace, store: ResultsStore, suite: Suite, actor: str
         # A version the audit log does not know about must not be left to be scored.
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    store.execute(
-        f"UPDATE reviews SET status='applied', applied_version=? WHERE id IN "
-        f"({','.join('?' * len(review_ids))})", (new_version, *review_ids))
+    mark_applied(store, review_ids, new_version)
     return new_suite

@@ -13,9 +13,13 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Mapping
 
 from engine.errors import SafeVetError
+from engine.judges.types import JudgeAgreement
+from engine.runs.plan import RunConfig
+from engine.runs.records import FINISHED_STATUSES, RunEnvironment, RunRecord, RunStatus, \
+    RunSummary
 from engine.store.migrations import MIGRATIONS
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -57,6 +61,20 @@ class CallRecord:
     @property
     def key(self) -> tuple[str, str, str, str, str]:
         return (self.model, self.suite_id, self.item_id, self.condition, self.variant)
+
+
+@dataclass(frozen=True)
+class StoredJudgment:
+    """One judge's verdict on one stored call (a reviewer's override is one too)."""
+
+    id: int
+    call_id: int
+    judge: str
+    label: str | None
+    score: float | None
+    cares_class: str | None
+    reasons: str | None
+    created_at: str
 
 
 @dataclass(frozen=True)
@@ -110,52 +128,82 @@ class ResultsStore:
         with self._lock:
             self._conn.close()
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    # The store's SQL stays inside engine/store: other modules call named methods here or
+    # the repository modules beside this one (engine/store/reviews.py).
+    def _query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._conn.execute(sql, params)
 
+    def page_limit(self, pages: int | None = None) -> tuple[int, int]:
+        """(pages in use, the most this connection may grow to); with `pages`, set that
+        limit first: SQLite then answers "database or disk is full" exactly as on a full
+        disk, which is how the disk-full path is exercised without filling one."""
+        if pages is not None:
+            self._execute(f"PRAGMA max_page_count={int(pages)}")
+        used = self._query("PRAGMA page_count")[0][0]
+        return used, self._query("PRAGMA max_page_count")[0][0]
+
     # -- runs ---------------------------------------------------------------
-    def create_run(self, run_id: str, *, profile: str, operator: str, config: dict,
-                   environment: dict) -> None:
-        self.execute(
+    def create_run(self, run_id: str, *, profile: str, operator: str,
+                   config: RunConfig | Mapping[str, Any],
+                   environment: RunEnvironment | Mapping[str, Any]) -> None:
+        """Records are validated here, at the store's door, whatever form they arrive in."""
+        config = RunConfig.model_validate(config)
+        environment = RunEnvironment.model_validate(environment)
+        self._execute(
             "INSERT INTO runs (id, created_at, status, profile, operator, config_json, "
             "environment_json) VALUES (?, ?, 'planned', ?, ?, ?, ?)",
-            (run_id, utc_now(), profile, operator, json.dumps(config), json.dumps(environment)))
+            (run_id, utc_now(), profile, operator, config.model_dump_json(),
+             environment.model_dump_json()))
 
-    def set_run_status(self, run_id: str, status: str, summary: dict | None = None) -> None:
-        finished = utc_now() if status in ("completed", "failed", "interrupted") else None
+    def set_run_status(self, run_id: str, status: RunStatus,
+                       summary: RunSummary | Mapping[str, Any] | None = None) -> None:
+        finished = utc_now() if status in FINISHED_STATUSES else None
+        summary = RunSummary.model_validate(summary) if summary is not None else None
         if summary is None:
-            self.execute("UPDATE runs SET status=?, finished_at=? WHERE id=?",
-                         (status, finished, run_id))
+            self._execute("UPDATE runs SET status=?, finished_at=? WHERE id=?",
+                          (status, finished, run_id))
         else:
-            self.execute("UPDATE runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
-                         (status, finished, json.dumps(summary), run_id))
+            self._execute("UPDATE runs SET status=?, finished_at=?, summary_json=? WHERE id=?",
+                          (status, finished, summary.model_dump_json(), run_id))
 
-    def update_run(self, run_id: str, *, environment: dict | None = None,
-                   summary: dict | None = None) -> None:
+    def update_run(self, run_id: str, *, environment: RunEnvironment | None = None,
+                   summary: RunSummary | None = None) -> None:
         """Fill in what is only known while running (providers, throughput)."""
         if environment is not None:
-            self.execute("UPDATE runs SET environment_json=? WHERE id=?",
-                         (json.dumps(environment), run_id))
+            self._execute("UPDATE runs SET environment_json=? WHERE id=?",
+                          (environment.model_dump_json(), run_id))
         if summary is not None:
-            self.execute("UPDATE runs SET summary_json=? WHERE id=?", (json.dumps(summary), run_id))
+            self._execute("UPDATE runs SET summary_json=? WHERE id=?",
+                          (summary.model_dump_json(), run_id))
 
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM runs WHERE id=?", (run_id,))
-        if not rows:
-            return None
-        row = dict(rows[0])
-        for key in ("config_json", "environment_json", "summary_json"):
-            row[key[:-5]] = json.loads(row.pop(key)) if row.get(key) else None
-        return row
+    def get_run(self, run_id: str) -> RunRecord | None:
+        rows = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
+        return _row_to_run(rows[0]) if rows else None
 
-    def list_runs(self) -> list[dict[str, Any]]:
-        rows = self.query("SELECT id FROM runs ORDER BY created_at DESC, id DESC")
-        return [self.get_run(r["id"]) for r in rows]  # type: ignore[misc]
+    def list_runs(self) -> list[RunRecord]:
+        return [_row_to_run(r) for r in self._query(
+            "SELECT * FROM runs ORDER BY created_at DESC, id DESC")]
+
+    def models_with_calls(self, run_id: str) -> list[str]:
+        return [r["model"] for r in self._query(
+            "SELECT DISTINCT model FROM calls WHERE run_id=? ORDER BY model", (run_id,))]
+
+    def suite_versions_scored(self, run_id: str, model: str) -> list[tuple[str, str]]:
+        """(suite id, suite version) of every suite the model has calls for in the run."""
+        return [(r["suite_id"], r["suite_version"]) for r in self._query(
+            "SELECT DISTINCT suite_id, suite_version FROM calls WHERE run_id=? AND model=?",
+            (run_id, model))]
+
+    def items_scored(self, run_id: str, model: str) -> dict[str, int]:
+        """suite id -> distinct items the model has calls for in the run."""
+        return {r["suite_id"]: r["n"] for r in self._query(
+            "SELECT suite_id, COUNT(DISTINCT item_id) AS n FROM calls WHERE run_id=? AND "
+            "model=? GROUP BY suite_id", (run_id, model))}
 
     # -- calls --------------------------------------------------------------
     def record_call(self, call: CallRecord) -> int:
@@ -177,7 +225,7 @@ class ResultsStore:
             return call.id  # type: ignore[return-value]
 
     def call_counts(self, run_id: str) -> "CallCounts":
-        row = self.query(
+        row = self._query(
             "SELECT COUNT(*) AS total, COUNT(error) AS errors, "
             "(SELECT error FROM calls WHERE run_id=? AND error IS NOT NULL ORDER BY id LIMIT 1) "
             "AS first_error FROM calls WHERE run_id=?", (run_id, run_id))[0]
@@ -185,7 +233,7 @@ class ResultsStore:
                           first_error=row["first_error"])
 
     def done_keys(self, run_id: str) -> set[tuple[str, str, str, str, str]]:
-        rows = self.query("SELECT model, suite_id, item_id, condition, variant FROM calls "
+        rows = self._query("SELECT model, suite_id, item_id, condition, variant FROM calls "
                           "WHERE run_id=?", (run_id,))
         return {tuple(r) for r in rows}  # type: ignore[misc]
 
@@ -195,42 +243,42 @@ class ResultsStore:
             sql += " AND model=?"
             params.append(model)
         sql += " ORDER BY id"
-        return [_row_to_call(r) for r in self.query(sql, tuple(params))]
-
-    def iter_calls(self, run_id: str) -> Iterator[CallRecord]:
-        yield from self.calls(run_id)
+        return [_row_to_call(r) for r in self._query(sql, tuple(params))]
 
     # -- judgments ----------------------------------------------------------
     def record_judgment(self, call_id: int, judge: str, label: str | None, *,
                         score: float | None = None, cares_class: str | None = None,
                         reasons: str = "") -> None:
-        self.execute(
+        self._execute(
             "INSERT INTO judgments (call_id, judge, label, score, cares_class, reasons, "
             "created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(call_id, judge) DO UPDATE SET "
             "label=excluded.label, score=excluded.score, cares_class=excluded.cares_class, "
             "reasons=excluded.reasons, created_at=excluded.created_at",
             (call_id, judge, label, score, cares_class, reasons, utc_now()))
 
-    def judgments(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.query(
+    def judgments(self, run_id: str) -> list[StoredJudgment]:
+        rows = self._query(
             "SELECT j.* FROM judgments j JOIN calls c ON c.id = j.call_id WHERE c.run_id=? "
             "ORDER BY j.id", (run_id,))
-        return [dict(r) for r in rows]
+        return [StoredJudgment(**dict(r)) for r in rows]
 
-    def record_judge_validation(self, run_id: str, judge: str, n: int, accuracy: float,
-                                kappa: float, details: dict) -> None:
-        self.execute(
+    def record_judge_validation(self, run_id: str, agreement: JudgeAgreement) -> None:
+        self._execute(
             "INSERT OR REPLACE INTO judge_validations VALUES (?,?,?,?,?,?,?)",
-            (run_id, judge, n, accuracy, kappa, json.dumps(details), utc_now()))
+            (run_id, agreement.judge, agreement.n, agreement.accuracy, agreement.kappa,
+             agreement.model_dump_json(), utc_now()))
 
-    def judge_validations(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.query("SELECT * FROM judge_validations WHERE run_id=? ORDER BY judge",
-                          (run_id,))
+    def judge_validations(self, run_id: str) -> list[JudgeAgreement]:
+        """Each judge's agreement as measured for this run (the whole record is kept in
+        details_json; the columns beside it let SQL read the headline figures)."""
+        rows = self._query("SELECT * FROM judge_validations WHERE run_id=? ORDER BY judge",
+                           (run_id,))
         out = []
         for r in rows:
-            d = dict(r)
-            d["details"] = json.loads(d.pop("details_json"))
-            out.append(d)
+            details = json.loads(r["details_json"])
+            out.append(JudgeAgreement(judge=r["judge"], n=int(r["n"]),
+                                      accuracy=float(r["accuracy"]), kappa=float(r["kappa"]),
+                                      confusion=details.get("confusion", {})))
         return out
 
     # -- audit log ----------------------------------------------------------
@@ -256,7 +304,7 @@ class ResultsStore:
             return seq
 
     def audit_entries(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.query("SELECT * FROM audit_log ORDER BY seq")]
+        return [dict(r) for r in self._query("SELECT * FROM audit_log ORDER BY seq")]
 
     def verify_audit_log(self) -> list[str]:
         """Problems found re-walking the chain; empty means intact."""
@@ -280,6 +328,15 @@ def audit_entry_hash(seq: int, ts: str, actor: str, action: str, payload_json: s
                      prev_hash: str) -> str:
     material = json.dumps([seq, ts, actor, action, payload_json, prev_hash], ensure_ascii=False)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _row_to_run(r: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=r["id"], created_at=r["created_at"], finished_at=r["finished_at"],
+        status=r["status"], profile=r["profile"], operator=r["operator"],
+        config=RunConfig.model_validate_json(r["config_json"]),
+        environment=RunEnvironment.model_validate_json(r["environment_json"] or "{}"),
+        summary=RunSummary.model_validate_json(r["summary_json"]) if r["summary_json"] else None)
 
 
 def _row_to_call(r: sqlite3.Row) -> CallRecord:

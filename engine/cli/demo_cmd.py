@@ -1,8 +1,9 @@
-"""The demo: everything `make demo` does, in order, saying what each step did.
+"""`safevet demo`: everything `make demo` does, in order, saying what each step did.
 
 It is the main job of the product end to end on the bundled assets: default
 models, demo corpus, both candidates over the demo suites under all six
 conditions, a summary table, then one signed and verified PDF per candidate.
+It is a CLI command module: it draws with the CLI's progress bar and tables.
 """
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import time
 
 from rich.console import Console
 
+from engine.cli.common import console as cli_console
+from engine.cli.common import workspace
+from engine.cli.run_cmd import print_summary, run_with_progress
 from engine.errors import SafeVetError
 from engine.events import ProgressEvent
 from engine.workspace import ASSETS_DIR, Workspace
@@ -32,8 +36,12 @@ def _printer(console: Console):
     return on_event
 
 
+def demo() -> None:
+    """The main job: default models, demo corpus, full condition suite, signed PDFs."""
+    run_demo(workspace(), cli_console)
+
+
 def run_demo(ws: Workspace, console: Console) -> None:
-    from engine.cli.run_cmd import print_summary, run_with_progress
     from engine.models.default import install_default
     from engine.retrieval.corpus import ingest_corpus
     from engine.runs.executor import create_run

@@ -1,0 +1,271 @@
+"""The candidate model on ONNX Runtime: onnxruntime + tokenizers + numpy, never torch.
+
+A hospital workstation that only *runs* vetting must not need the export
+toolchain, so this module imports nothing from transformers, optimum or torch.
+
+Scoring is the hot path (issue 10). Its shape is chosen so it can get faster
+without changing results: prompts are left-padded, so the answer position is
+always the last column (engine.models.batching); batches are formed from
+prompts of similar length; and the KV cache of a prefix shared by the prompts
+(system prompt, evidence, question) is computed once and reused
+(engine.models.prefix_cache). The session itself is built in
+engine.models.session; this class implements engine.models.protocol.CandidateModel.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from engine.errors import SafeVetError
+from engine.events import ProgressCallback, emit
+from engine.models import chat, prefix_cache, tokens
+from engine.models.batching import batch_cost, group_by_length, left_pad, query_heads
+from engine.models.generation import (Generation, GenerationSettings, cut_at_stop,
+                                      pick_next_token)
+from engine.models.manifest import ModelManifest
+from engine.models.option_scores import OptionScores, log_softmax, option_scores
+from engine.models.prefix_cache import CachedPrefix
+from engine.models.protocol import ContextLengthError
+from engine.models.providers import ProviderChoice, choose_for_this_machine
+from engine.models.runtime_options import RuntimeOptions
+from engine.models.session import open_session
+
+
+class OnnxCandidateModel:
+    """An exported decoder (optimum `text-generation-with-past`) ready to score and generate."""
+
+    def __init__(self, folder: Path, manifest: ModelManifest, provider: str = "auto",
+                 threads: int | None = None, batch_size: int = 8,
+                 choice: ProviderChoice | None = None,
+                 scoring_head: str | None = None, attention: str | None = None,
+                 options: RuntimeOptions | None = None) -> None:
+        """`options` as read by the caller (load_model: from the environment); an explicit
+        `scoring_head` or `attention` overrides it, as comparison runs and tests need."""
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self.name = manifest.name
+        self.context_length: int = manifest.context_length
+        choice = choice or choose_for_this_machine(provider)
+        if manifest.precision == "fp16" and not choice.fp16_allowed:
+            raise SafeVetError(f"model {self.name} is fp16, which SafeVet runs on CUDA only; "
+                               f"{choice.notice or 'no CUDA provider'}")
+        self.batch_size = max(1, batch_size)
+        self.options = (options or RuntimeOptions()).overridden(scoring_head, attention)
+        self.reuse_prefix = True
+        # int8 MatMulNBits (accuracy_level 4) quantises activations at run time, so a
+        # last-bit change in float rounding (as padding causes) can flip a rounding and
+        # move logits by ~0.5. Its batches therefore hold only prompts of equal length,
+        # which is bitwise identical to one at a time; fp32 pads freely (|diff| ~1e-5).
+        self.pad_free_batches = manifest.precision == "int8"
+
+        opened = open_session(self.folder, manifest, choice, threads, self.options)
+        self.session = opened.session
+        self.execution_provider: str = opened.execution_provider
+        self.provider_notice: str | None = opened.provider_notice
+        # What a run record and `doctor` show about how this model executes.
+        self.session_info: dict[str, object] = {
+            **opened.record(),
+            "batch_size": self.batch_size,
+            "pad_free_batches": self.pad_free_batches,
+            "shared_prefix_reuse": self.reuse_prefix,
+        }
+        self._bind_graph_io()
+        self.tokenizer = tokens.load_tokenizer(self.folder / "tokenizer.json")
+        st = manifest.special_tokens
+        self.pad_token_id = st.pad_token_id if st.pad_token_id is not None else (
+            st.eos_token_id if st.eos_token_id is not None else 0)
+        self.stop_token_ids = set(st.stop_token_ids or
+                                  ([st.eos_token_id] if st.eos_token_id is not None else []))
+        self._letter_ids: dict[str, int] = {}
+        self._prefix_cache: CachedPrefix | None = None
+        self._query_heads = query_heads(self.folder, manifest)
+
+    def _bind_graph_io(self) -> None:
+        """Check the graph has the inputs and outputs decoding with a KV cache needs."""
+        manifest = self.manifest
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        self._has_position_ids = "position_ids" in inputs
+        self._past_names = [f"past_key_values.{i}.{kv}" for i in range(manifest.num_layers)
+                            for kv in ("key", "value")]
+        missing = [n for n in ["input_ids", "attention_mask", *self._past_names] if n not in inputs]
+        if missing:
+            raise SafeVetError(f"model {self.name}: ONNX graph lacks inputs {missing}; it was not "
+                               f"exported with task text-generation-with-past")
+        self._kv_dtype = np.float16 if inputs[self._past_names[0]].type == "tensor(float16)" \
+            else np.float32
+        self._output_names = ["logits"] + [n.replace("past_key_values", "present")
+                                           for n in self._past_names]
+        vocab = self.session.get_outputs()[0].shape[-1]
+        self.vocab_size = int(vocab if isinstance(vocab, int) else manifest.vocab_size)
+
+    # ------------------------------------------------------------------ text
+    def render_chat(self, messages: list[dict[str, str]],
+                    add_generation_prompt: bool = True) -> str:
+        st = self.manifest.special_tokens
+        return chat.render_chat(self.manifest.chat_template, messages, add_generation_prompt,
+                                bos_token=st.bos_token or "", eos_token=st.eos_token or "",
+                                pad_token=st.pad_token or "")
+
+    def encode(self, text: str) -> list[int]:
+        return tokens.encode(self.tokenizer, text)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def letter_token_id(self, letter: str) -> int:
+        tid = self._letter_ids.get(letter)
+        if tid is None:
+            tid = self._letter_ids[letter] = tokens.resolve_letter_token(self.tokenizer, letter)
+        return tid
+
+    # --------------------------------------------------------------- forward
+    def _empty_past(self, batch: int) -> list[np.ndarray]:
+        m = self.manifest
+        empty = np.zeros((batch, m.num_kv_heads, 0, m.head_dim), dtype=self._kv_dtype)
+        return [empty] * len(self._past_names)
+
+    def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                 position_ids: np.ndarray, past: list[np.ndarray] | None
+                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+        feed: dict[str, np.ndarray] = {"input_ids": input_ids.astype(np.int64),
+                                       "attention_mask": attention_mask.astype(np.int64)}
+        if self._has_position_ids:
+            feed["position_ids"] = position_ids.astype(np.int64)
+        past = past if past is not None else self._empty_past(input_ids.shape[0])
+        feed.update(zip(self._past_names, past))
+        out = self.session.run(self._output_names, feed)
+        return out[0], out[1:]
+
+    def _check_fits(self, n_tokens: int, what: str) -> None:
+        if n_tokens == 0:
+            raise SafeVetError(f"{what} is empty")
+        if n_tokens > self.context_length:
+            raise ContextLengthError(f"{what} has {n_tokens} tokens; model {self.name} holds "
+                                     f"{self.context_length}")
+
+    def _prefix_past(self, prefix: tuple[int, ...]) -> list[np.ndarray]:
+        """KV cache (batch 1) of `prefix`, kept for the next call that shares it."""
+        self._prefix_cache = prefix_cache.cache_prefix(self._prefix_cache, prefix,
+                                                       self._forward)
+        return self._prefix_cache.past
+
+    def _last_logits(self, suffixes: list[list[int]], prefix: tuple[int, ...]) -> np.ndarray:
+        """Logits at the last position of prefix+suffix for each row, in one forward pass."""
+        b, p = len(suffixes), len(prefix)
+        ids, mask, pos = left_pad(suffixes, p, self.pad_token_id)
+        if p:
+            past1 = self._prefix_past(prefix)
+            past = [np.repeat(t, b, axis=0) for t in past1]
+            full_mask = np.concatenate([np.ones((b, p), np.int64), mask], axis=1)
+        else:
+            past, full_mask = None, mask
+        logits, _ = self._forward(ids, full_mask, pos, past)
+        return logits[:, -1, :]
+
+    def _shared_prefix(self, encoded: list[list[int]]) -> tuple[int, ...]:
+        """The prefix whose KV cache this call reuses; none when reuse is switched off."""
+        if not self.reuse_prefix:
+            return ()
+        return prefix_cache.shared_prefix(encoded, self._prefix_cache)
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Group prompt indices of similar length, bounded by batch size and logits memory."""
+        cost = batch_cost(self.options.scoring_head == "last", self._query_heads,
+                          self.vocab_size)
+        return group_by_length(lengths, self.batch_size, self.pad_free_batches, cost)
+
+    # --------------------------------------------------------------- scoring
+    def score_options(self, prompts: list[str], letters: list[Sequence[str]],
+                      progress: Optional[ProgressCallback] = None) -> list[OptionScores]:
+        """Probability of each offered letter at the end of each prompt.
+
+        Each prompt ends exactly where the answer letter goes ("...Answer:").
+        One forward pass per prompt, batched internally; the per-item latency
+        is the item's share of its batch's (and shared prefix's) wall time.
+        """
+        if len(prompts) != len(letters):
+            raise SafeVetError(f"{len(prompts)} prompts but {len(letters)} letter lists")
+        if not prompts:
+            return []
+        encoded = [self.encode(p) for p in prompts]
+        for i, e in enumerate(encoded):
+            self._check_fits(len(e), f"prompt {i}")
+        letter_ids = [[self.letter_token_id(l) for l in ls] for ls in letters]
+        for i, ls in enumerate(letters):
+            if not ls:
+                raise SafeVetError(f"prompt {i} offers no option letters")
+        t0 = time.perf_counter()
+        prefix = self._shared_prefix(encoded)
+        if prefix:
+            self._prefix_past(prefix)
+        prefix_ms = (time.perf_counter() - t0) * 1000.0 / len(prompts)
+        results: list[OptionScores | None] = [None] * len(prompts)
+        done = 0
+        for batch in self._batches([len(e) for e in encoded]):
+            t = time.perf_counter()
+            last = self._last_logits([encoded[i][len(prefix):] for i in batch], prefix)
+            share = (time.perf_counter() - t) * 1000.0 / len(batch)
+            logp = log_softmax(last)
+            for r, i in enumerate(batch):
+                results[i] = option_scores(logp[r], letters[i], letter_ids[i],
+                                           len(encoded[i]), share + prefix_ms)
+            done += len(batch)
+            emit(progress, "score", f"scored {done}/{len(prompts)}", done=done,
+                 total=len(prompts))
+        return [r for r in results if r is not None]
+
+    def next_token_logits(self, prompts: list[str]) -> np.ndarray:
+        """Raw logits at the last position of each prompt (float32, [n, vocab]).
+
+        Not part of CandidateModel: only the equality tests (batched vs alone,
+        optimised vs exported graph, int8 vs fp32, a copied model) read raw logits.
+        """
+        encoded = [self.encode(p) for p in prompts]
+        out = np.zeros((len(prompts), self.vocab_size), np.float32)
+        for batch in self._batches([len(e) for e in encoded]):
+            out[batch] = self._last_logits([encoded[i] for i in batch], ())
+        return out
+
+    # ------------------------------------------------------------ generation
+    def generate(self, prompt: str, settings: GenerationSettings | None = None) -> Generation:
+        """Decode with a KV cache: greedy at temperature 0, else seeded top-p sampling."""
+        s = settings or GenerationSettings()
+        s.check()
+        ids = self.encode(prompt)
+        self._check_fits(len(ids), "prompt")
+        rng = np.random.default_rng(s.seed)
+        t0 = time.perf_counter()
+        budget = min(s.max_new_tokens, self.context_length - len(ids))
+        out: list[int] = []
+        finish = "length" if budget == s.max_new_tokens else "context"
+        computed = 0
+        text: str | None = None          # set when a stop string cut the text
+        if budget > 0:
+            n = len(ids)
+            logits, past = self._forward(np.asarray([ids]), np.ones((1, n), np.int64),
+                                         np.arange(n)[None], None)
+            while True:
+                tok = pick_next_token(logits[0, -1], s, rng)
+                computed += 1
+                if tok in self.stop_token_ids:
+                    finish = "stop"
+                    break
+                out.append(tok)
+                if s.stop:
+                    text = cut_at_stop(self.tokenizer.decode(out, skip_special_tokens=True),
+                                       s.stop)
+                    if text is not None:
+                        finish = "stop"
+                        break
+                if len(out) >= budget:
+                    break
+                n += 1
+                logits, past = self._forward(np.asarray([[tok]]), np.ones((1, n), np.int64),
+                                             np.asarray([[n - 1]]), past)
+        if text is None:
+            text = self.tokenizer.decode(out, skip_special_tokens=True)
+        return Generation(text=text, prompt_tokens=len(ids), completion_tokens=computed,
+                          latency_ms=(time.perf_counter() - t0) * 1000.0, finish_reason=finish)

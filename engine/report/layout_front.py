@@ -1,0 +1,207 @@
+"""The report's first pages: the cover (identity of the evaluation) and the verdict."""
+from __future__ import annotations
+
+from typing import Any
+
+from reportlab.lib import colors
+from reportlab.lib.units import mm
+from reportlab.platypus import PageBreak, Spacer, Table, TableStyle
+
+from engine.number_format import REPORT, setting
+from engine.report import charts
+from engine.report.context import NOT_RECORDED
+from engine.report.thresholds import RULE_TEXT, ThresholdResult, Verdict
+from engine.report.layout_base import PageBuilder, compact_settings, esc, est_num, est_pct, num, pct
+
+
+class FrontSections(PageBuilder):
+    # -- sections -------------------------------------------------------------------------
+    def cover(self) -> None:
+        ctx = self.ctx
+        self.add(self.p("Clinical safety audit report", "title"),
+                 self.p(f"Candidate model: <b>{esc(ctx.model)}</b>", "h1"),
+                 self.p(f"Overall verdict: {self.verdict_par(ctx.overall, 'verdict').text}",
+                        "verdict"))
+        if ctx.reduced_profile:
+            runs = "; ".join(f"{s.id} {s.version}: {s.items_run} of {s.item_count} items"
+                             + (" (demonstration suite)" if s.demonstration else "")
+                             for s in ctx.suites)
+            desc = ctx.config.profile_description
+            banner = Table([[self.p(
+                f"<b>Run profile: {esc(ctx.profile)}.</b> This run is smaller than a full "
+                f"evaluation. {esc(desc)} Suites: {esc(runs) or 'none recorded'}. "
+                f"Conditions run: {esc(', '.join(ctx.conditions_run) or 'none')}.", "cell")]],
+                colWidths=[self.st.frame_width])
+            banner.setStyle(TableStyle([
+                ("BOX", (0, 0), (-1, -1), 1, self.st.colours["not_assessed"]),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#fff6d6"))]))
+            self.add(banner, Spacer(1, 3 * mm))
+        self._cover_identity()
+        self._cover_model()
+        self._cover_suites()
+
+    def _cover_identity(self) -> None:
+        ctx = self.ctx
+        run = ctx.run
+        host = ctx.environment.host
+        hardware = ", ".join(x for x in [
+            str(host.get("processor") or ""),
+            f"{host['physical_cpus']} physical / {host['logical_cpus']} logical CPUs"
+            if host.get("logical_cpus") else "",
+            f"{host['memory_gib']} GiB RAM" if host.get("memory_gib") else "",
+            str(host.get("platform") or "")] if x) or NOT_RECORDED
+        self.h2("Identity of this evaluation")
+        self.add(self.kv([
+            ("Run id / profile", f"{ctx.run_id} / {ctx.profile}"),
+            ("Operator", run.operator),
+            ("Run started / finished (UTC)",
+             f"{run.created_at or NOT_RECORDED} / {run.finished_at or NOT_RECORDED}"
+             f" (status {run.status or NOT_RECORDED})"),
+            ("Report generated (UTC)", ctx.generated_at),
+            ("Signed by", f"{ctx.signer} ({ctx.organisation})" if ctx.signer else NOT_RECORDED),
+            ("Execution provider", ctx.execution_provider),
+            ("Hardware", hardware),
+        ]))
+
+    def _cover_model(self) -> None:
+        ctx = self.ctx
+        mm_ = ctx.model_manifest or {}
+        params = mm_.get("parameter_count")
+        self.h2("Candidate model")
+        if ctx.model_manifest is None:
+            self.add(self.p(f"<i>Model manifest not available: {esc(ctx.model_manifest_note)}</i>",
+                            "muted"))
+        else:
+            self.add(self.kv([
+                ("Source", f"{mm_.get('source')} ({mm_.get('source_kind', NOT_RECORDED)}"
+                 + (f", derived from {mm_['derived_from']}" if mm_.get("derived_from") else "")
+                 + ")"),
+                ("Source sha256", mm_.get("source_sha256")),
+                ("Precision", f"{mm_.get('precision')}"
+                 + (f"; quantisation {compact_settings(mm_.get('quantization'))}"
+                    if mm_.get("quantization") else "")),
+                ("Architecture", f"{mm_.get('architecture')} ({mm_.get('model_type', '')}), "
+                 + (f"{params:,} parameters" if isinstance(params, int) else
+                    f"parameters {params or NOT_RECORDED}")
+                 + f", context {mm_.get('context_length') or NOT_RECORDED} tokens"),
+                ("Export tools", ", ".join(f"{k} {v}" for k, v in
+                                           (mm_.get("export_tool_versions") or {}).items())),
+                ("Imported", mm_.get("created_at")),
+            ], mono_keys=("Source sha256",)))
+            files = sorted((mm_.get("files") or {}).items())
+            if files:
+                self.add(Spacer(1, 2 * mm), self.table(["Model file", "sha256"], files,
+                                                       [0.38, 0.62], mono_cols=(1,)))
+
+    def _cover_suites(self) -> None:
+        ctx = self.ctx
+        self.h2("Suites, corpus and software")
+        self.add(self.table(
+            ["Suite", "Version", "Items run / in suite", "Items sha256"],
+            [[f"{s.id} — {s.name}" + (" (demonstration)" if s.demonstration else ""),
+              s.version, f"{s.items_run} / {s.item_count}", s.items_sha256]
+             for s in ctx.suites] or [["none recorded", "", "", ""]],
+            [0.26, 0.08, 0.11, 0.55], mono_cols=(3,)))
+        self.add(Spacer(1, 2 * mm))
+        corpus = ctx.corpus
+        if corpus:
+            emb = corpus.get("embedder") or {}
+            self.add(self.kv([
+                ("Retrieval corpus", f"{corpus.get('name')}: {len(corpus.get('documents') or [])}"
+                 f" documents, {corpus.get('chunk_count')} chunks, store "
+                 f"{corpus.get('store', 'chromadb')}, updated {corpus.get('updated_at')}"),
+                ("Embedder", f"{emb.get('name', NOT_RECORDED)}"
+                 + (f", {emb['dimensions']} dimensions" if emb.get("dimensions") else "")
+                 + (f", model sha256 {emb['model_sha256']}" if emb.get("model_sha256") else "")),
+            ]))
+        else:
+            self.add(self.kv([("Retrieval corpus", ctx.corpus_note or "none used by this run")]))
+        self.add(Spacer(1, 2 * mm))
+        run_sw = ctx.environment.software
+        at_run = ", ".join(f"{n} {v}" for n, v in sorted(run_sw.items())) or NOT_RECORDED
+        changed = [f"{n} {run_sw.get(n, 'absent')} → {v}" for n, v in sorted(ctx.software.items())
+                   if run_sw.get(n) != v]
+        report_sw = ", ".join(f"{n} {v}" for n, v in sorted(ctx.software.items()))
+        self.add(self.kv([
+            ("Software at run time", at_run),
+            ("Changed at report time", ", ".join(changed) or "none") if run_sw else
+            ("Software at report time", report_sw or NOT_RECORDED),
+        ]))
+
+    def verdict_page(self) -> None:
+        ctx = self.ctx
+        self.add(PageBreak())
+        self.h1("Verdict summary")
+        counts = {v: sum(1 for r in ctx.results if r.verdict == v) for v in
+                  (Verdict.PASS, Verdict.FAIL, Verdict.NOT_ASSESSED)}
+        self.add(self.p(f"Overall: {self.verdict_par(ctx.overall, 'verdict').text}", "verdict"),
+                 self.p(f"{counts[Verdict.PASS]} passed, {counts[Verdict.FAIL]} failed, "
+                        f"{counts[Verdict.NOT_ASSESSED]} not assessed, of {len(ctx.results)} "
+                        f"threshold checks."),
+                 self.p(f"<b>Rule.</b> {esc(RULE_TEXT)}"),
+                 self.p(f"Thresholds: {esc(ctx.thresholds.name or ctx.thresholds.path)} "
+                        f"{esc(ctx.thresholds.version)}, file sha256 "
+                        f"<font name='SV-Mono' size='6.5'>{ctx.thresholds.sha256}</font>",
+                        "muted"),
+                 Spacer(1, 2 * mm))
+        mcq = [r for r in ctx.results if r.area == "mcq"]
+        if mcq:
+            self.h2("Multiple-choice thresholds, by deployment condition")
+            self.add(self._mcq_verdict_matrix(mcq), Spacer(1, 3 * mm))
+        other = [r for r in ctx.results if r.area != "mcq"]
+        if other:
+            self.h2("Open-ended safety thresholds")
+            rows = []
+            for r in other:
+                rows.append([r.label, f"{r.suite_id} / {charts.cond_label(r.condition)}",
+                             self._limit(r), est_pct(r.estimate) if r.percent
+                             else est_num(r.estimate), self._bound(r),
+                             self.verdict_par(r.verdict)])
+            self.add(self.table(["Requirement", "Suite / condition", "Limit",
+                                 "Measured (95% CI)", "Bound used", "Verdict"],
+                                rows, [0.2, 0.2, 0.08, 0.19, 0.19, 0.14]))
+
+    @staticmethod
+    def _limit(r: ThresholdResult) -> str:
+        return (f"{'≤' if r.kind == 'max' else '≥'} "
+                + (pct(r.limit) if r.percent else setting(r.limit)))
+
+    @staticmethod
+    def _bound(r: ThresholdResult) -> str:
+        if r.bound is None:
+            return f"{REPORT.missing} ({r.reason})"
+        b = pct(r.bound) if r.percent else num(r.bound)
+        return f"{b} ({r.reason})"
+
+    def _mcq_verdict_matrix(self, results: list[ThresholdResult]) -> Table:
+        """One row per suite × condition, one column per requirement: fits one page."""
+        keys: list[str] = []
+        for r in results:
+            if r.key not in keys:
+                keys.append(r.key)
+        labels = {r.key: f"{r.label} ({'max' if r.kind == 'max' else 'min'})" for r in results}
+        cells: dict[tuple[str, str], dict[str, ThresholdResult]] = {}
+        for r in results:
+            cells.setdefault((r.suite_id, r.condition), {})[r.key] = r
+        rows = []
+        for (suite_id, cond), by_key in cells.items():
+            row: list[Any] = [self.p(f"<b>{esc(charts.cond_label(cond))}</b><br/>{esc(suite_id)}",
+                                     "cell")]
+            for key in keys:
+                r = by_key.get(key)
+                if r is None:
+                    row.append("—")
+                    continue
+                colour = "#" + self.verdict_colour(r.verdict).hexval()[2:]
+                measured = est_pct(r.estimate) if r.percent else est_num(r.estimate)
+                detail = (f"limit {esc(self._limit(r))}; {esc(self._bound(r))}"
+                          if r.estimate is not None and r.estimate.value is not None
+                          else esc(r.reason))
+                row.append(self.p(f'<font color="{colour}"><b>{esc(r.verdict.value)}</b></font>'
+                                  f"<br/>{esc(measured) if r.bound is not None else ''}"
+                                  f"{'<br/>' if r.bound is not None else ''}{detail}", "cell"))
+            rows.append(row)
+        width = 0.8 / max(1, len(keys))
+        return self.table(["Condition / suite"] + [labels[k] for k in keys], rows,
+                          [0.2] + [width] * len(keys))
+

@@ -1,0 +1,81 @@
+"""What a running run counts as it goes: calls stored, errors, live figures, throughput.
+
+`RunProgress.record` is the one place a call is stored during a run, so the
+progress event every front end draws (CLI bar, desktop Run page) always
+describes a call that is already durable.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from engine.events import ProgressCallback, emit
+from engine.runs.plan import WorkUnit
+from engine.runs.records import ModelThroughput
+from engine.store.db import CallRecord, ResultsStore
+from engine.suites.schema import McqItem
+
+
+@dataclass
+class ModelMeter:
+    """Wall time spent in scoring vs generation, for the items/s and tokens/s figures."""
+
+    scored: int = 0
+    score_seconds: float = 0.0
+    generated_tokens: int = 0
+    generate_seconds: float = 0.0
+    prompt_tokens: int = 0
+
+    def add_generation(self, completion_tokens: int, latency_ms: float) -> None:
+        self.generated_tokens += completion_tokens
+        self.generate_seconds += latency_ms / 1000.0
+
+    def summary(self, provider: str) -> ModelThroughput:
+        return ModelThroughput(
+            execution_provider=provider, scored_items=self.scored,
+            items_per_second=round(self.scored / self.score_seconds, 2)
+            if self.score_seconds else None,
+            generated_tokens=self.generated_tokens,
+            tokens_per_second=round(self.generated_tokens / self.generate_seconds, 2)
+            if self.generate_seconds else None,
+            prompt_tokens=self.prompt_tokens)
+
+
+@dataclass
+class RunProgress:
+    """Counts across the whole run (all models); emits one event per stored call."""
+
+    total: int
+    done: int
+    progress: ProgressCallback | None
+    run_id: str
+    tau: float
+    errors: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    new_calls: int = 0
+    cell_calls: dict[tuple[str, str], list[CallRecord]] = field(
+        default_factory=lambda: defaultdict(list))
+    items: dict[str, McqItem] = field(default_factory=dict)
+
+    def record(self, store: ResultsStore, rec: CallRecord, unit: WorkUnit) -> None:
+        from engine.metrics.live import headline
+
+        store.record_call(rec)
+        self.done += 1
+        self.new_calls += 1
+        if rec.error:
+            self.errors += 1
+        live = None
+        if isinstance(unit.item, McqItem) and not unit.variant:
+            cell = (unit.model, unit.condition)
+            self.cell_calls[cell].append(rec)
+            self.items[unit.item.id] = unit.item
+            live = headline(self.cell_calls[cell], self.items, self.tau)
+        elapsed = time.perf_counter() - self.started
+        rate = self.new_calls / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        emit(self.progress, "call", f"{unit.model} · {unit.condition} · {unit.item.id}",
+             done=self.done, total=self.total, run_id=self.run_id, model=unit.model,
+             condition=unit.condition, suite=unit.suite.id, item=unit.item.id,
+             variant=str(unit.variant), error=rec.error, eta_seconds=eta, live=live)

@@ -1,0 +1,75 @@
+"""A run as the results store holds it: typed, so no reader digs through nested dicts.
+
+`RunRecord` is what `ResultsStore.get_run` returns. Its config, environment
+and summary are parsed once, here, with defaults for what older records did
+not store, so the report, the CLI, the desktop and `verify` all read the same
+fields the same way (`run.config.settings.tau`, not
+`(r.get("config") or {}).get(...)`).
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from engine.runs.plan import RunConfig
+
+RunStatus = Literal["planned", "running", "interrupted", "completed", "failed"]
+FINISHED_STATUSES: tuple[RunStatus, ...] = ("completed", "failed", "interrupted")
+
+
+class ModelEnvironment(BaseModel):
+    """How one candidate was run: the execution provider and onnxruntime's session."""
+
+    execution_provider: str
+    provider_notice: str | None = None
+    # What the session reports about itself (threads, scoring head, attention): open-ended
+    # by design, since it names whatever the runtime chose on this machine.
+    session: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunEnvironment(BaseModel):
+    """The machine and software a run used; `models` fills in as each model loads."""
+
+    host: dict[str, Any] = Field(default_factory=dict)
+    software: dict[str, str] = Field(default_factory=dict)
+    models: dict[str, ModelEnvironment] = Field(default_factory=dict)
+
+
+class ModelThroughput(BaseModel):
+    """The run's own meter for one model: time in scoring vs generation."""
+
+    execution_provider: str
+    scored_items: int = 0
+    items_per_second: float | None = None
+    generated_tokens: int = 0
+    tokens_per_second: float | None = None
+    prompt_tokens: int = 0
+
+
+class RunSummary(BaseModel):
+    """What is only known at the end (or as each model finishes)."""
+
+    throughput: dict[str, ModelThroughput] = Field(default_factory=dict)
+    failure: str | None = None     # why the run is `failed`: too many calls errored
+
+
+class RunRecord(BaseModel):
+    """One row of the runs table, fields in the table's column order."""
+
+    id: str
+    created_at: str
+    finished_at: str | None = None
+    status: RunStatus
+    profile: str
+    operator: str
+    config: RunConfig
+    environment: RunEnvironment = Field(default_factory=RunEnvironment)
+    summary: RunSummary | None = None
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.config.models)
+
+    def throughput_of(self, model: str) -> ModelThroughput | None:
+        return self.summary.throughput.get(model) if self.summary else None
