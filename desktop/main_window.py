@@ -18,8 +18,10 @@ from desktop.pages.results import ResultsPage
 from desktop.pages.review import ReviewPage
 from desktop.pages.run import RunPage
 from desktop.pages.suites import SuitesPage
+from desktop.widgets.elided import ElidedLabel
 
 PAGE_ORDER = ("models", "suites", "run", "results", "reports", "review")
+NAV_WIDTH = 184   # px: every pixel the page list keeps is a table column the pages lose
 PAGE_TITLES = {"models": "Models", "suites": "Suites && corpora", "run": "Run",
                "results": "Results", "reports": "Reports", "review": "Review"}
 
@@ -43,7 +45,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.setFixedWidth(200)
+        self.nav.setFixedWidth(NAV_WIDTH)
         self.nav.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         for i, key in enumerate(PAGE_ORDER):
             self.stack.addWidget(self.pages[key])
@@ -63,7 +65,7 @@ class MainWindow(QMainWindow):
         side_lay.addWidget(brand)
         side_lay.addWidget(sub)
         side_lay.addWidget(self.nav, 1)
-        side.setFixedWidth(200)
+        side.setFixedWidth(NAV_WIDTH)
 
         central = QWidget()
         lay = QHBoxLayout(central)
@@ -84,21 +86,33 @@ class MainWindow(QMainWindow):
         quit_act.triggered.connect(self.close)
         self.addAction(quit_act)
 
-        self.ws_label = QLabel(f"Workspace: {ctx.ws.home}")
+        # Elided labels: a deep workspace path or a long message must not make the window
+        # wider than the screen; the full text is the tooltip.
+        self.ws_label = ElidedLabel(f"Workspace: {ctx.ws.home}")
         self.ws_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.provider_label = QLabel(f"Execution provider: {ctx.provider_name()}")
-        self.busy_label = QLabel("")
-        self.message_label = QLabel("")
-        self.statusBar().addWidget(self.ws_label)
+        self.provider_label = ElidedLabel(f"Execution provider: {ctx.provider_name()}",
+                                          mode=Qt.TextElideMode.ElideRight)
+        self.busy_label = ElidedLabel("", mode=Qt.TextElideMode.ElideRight)
+        self.message_label = ElidedLabel("")
+        self.statusBar().addWidget(self.ws_label, 1)
         self.statusBar().addWidget(self.message_label, 1)
         self.statusBar().addPermanentWidget(self.busy_label)
         self.statusBar().addPermanentWidget(self.provider_label)
-        ctx.runner.busy_changed.connect(
-            lambda busy: self.busy_label.setText("Working…" if busy else ""))
+        ctx.runner.tasks_changed.connect(self._show_tasks)
         ctx.status_message.connect(self.message_label.setText)
 
         ctx.open_run.connect(self.open_run_results)
         self.nav.setCurrentRow(0)
+
+    def _show_tasks(self) -> None:
+        """Name what is running ("Working: Results of run …"), and nothing once idle."""
+        titles = self.ctx.runner.titles()
+        if not titles:
+            self.busy_label.setText("")
+            return
+        more = f" (+{len(titles) - 1} more)" if len(titles) > 1 else ""
+        self.busy_label.setText(f"Working: {titles[0]}{more}")
+        self.busy_label.setToolTip("\n".join(titles))
 
     def open_run_results(self, run_id: str) -> None:
         self.show_page("results")

@@ -11,6 +11,7 @@ expected failures, one line naming the log file for a bug.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -39,6 +40,7 @@ class EngineTask(QRunnable):
         super().__init__()
         self.setAutoDelete(False)     # the runner keeps the Python object alive
         self.title = title
+        self.started = time.monotonic()
         self.fn = fn
         self.cancel_token = CancelToken()
         self.signals = TaskSignals()
@@ -70,10 +72,13 @@ class EngineTask(QRunnable):
 class TaskRunner(QObject):
     """Starts tasks on a thread pool and keeps them alive until they finish.
 
-    `busy_changed` lets the main window show that something is running.
+    `busy_changed` lets the main window show that something is running; `tasks_changed`
+    lets it say what (a bare "Working…" left over after a run, while the other pages
+    recompute for it, read as if the run had not finished).
     """
 
     busy_changed = Signal(bool)
+    tasks_changed = Signal()
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
         super().__init__(parent)
@@ -88,6 +93,7 @@ class TaskRunner(QObject):
         self.pool.start(task)
         if not was_busy:
             self.busy_changed.emit(True)
+        self.tasks_changed.emit()
         return task
 
     def submit(self, title: str, fn: TaskFn, *, on_success: Callable[[Any], None] | None = None,
@@ -111,6 +117,11 @@ class TaskRunner(QObject):
         self._active.discard(task)
         if not self._active:
             self.busy_changed.emit(False)
+        self.tasks_changed.emit()
+
+    def titles(self) -> list[str]:
+        """What is running now, oldest first."""
+        return [t.title for t in sorted(self._active, key=lambda t: t.started)]
 
     @property
     def active(self) -> int:

@@ -165,7 +165,7 @@ def test_review_page_queue_decisions_two_person_rule_and_new_version(window, qtb
     item = resolve_suite(ws, SUITE_ID).item(item_id)
     unlabelled = next(x for x in item.options if x != item.answer and not item.labels_of(x))
     page.decision.setCurrentIndex(page.decision.findData("change_key"))
-    page.payload.setText(f'{{"answer": "{unlabelled}"}}')
+    page.change.key_picker.setCurrentIndex(page.change.key_picker.findData(unlabelled))
     page.rationale.setPlainText("Guideline says so (test).")
     qtbot.mouseClick(page.decide_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.pending_table.rowCount() == 1, timeout=LONG)
@@ -190,3 +190,70 @@ def test_review_page_queue_decisions_two_person_rule_and_new_version(window, qtb
     assert page.impact_table.rowCount() > 0
     assert "1.0.0 → 1.1.0" in page.impact_label.text()
     assert ctx.store.verify_audit_log() == []
+
+
+def test_review_key_change_with_picker_and_label_checkboxes(qtbot, workspace):
+    """The wrong-key item of the stewardship data: pick the new key, tick labels, no JSON."""
+    from desktop.app import create_window
+    from engine.stewardship.review import get_decision
+    from tests.test_stewardship_data import SUITE_ID as STEW_SUITE
+    from tests.test_stewardship_data import build
+
+    store, _ = build(workspace)
+    store.close()
+    win = create_window(str(workspace.home))
+    win.show()
+    try:
+        win.show_page("review")
+        page = win.pages["review"]
+        page.select_suite(STEW_SUITE)
+        qtbot.waitUntil(lambda: page.queue_table.rowCount() > 0 and win.ctx.runner.active == 0,
+                        timeout=LONG)
+        assert page.queue_table.item(0, 1).text() == "q2"
+        assert "Position bias discounted" in page.queue_note.text()
+        assert "dominant position" in page.queue_note.toolTip()
+        page.queue_table.selectRow(0)
+        assert "score 1.00: models agree on another answer than the key" in \
+            page.item_browser.toPlainText()
+
+        page.decision.setCurrentIndex(page.decision.findData("change_key"))
+        editor = page.change
+        assert not hasattr(page, "payload")                      # no JSON field any more
+        assert editor.key_picker.isVisibleTo(page) and editor.labels_box.isVisibleTo(page)
+        assert [editor.key_picker.itemData(i) for i in range(editor.key_picker.count())] == \
+            ["A", "C", "D"]                                      # the item's key B left out
+        # q2's D carries high_risk + unsafe; C (the right answer) carries nothing
+        assert editor.boxes[("D", "high_risk")].isChecked()
+        editor.key_picker.setCurrentIndex(editor.key_picker.findData("C"))
+        assert not editor.boxes[("C", "unsafe")].isEnabled()    # a key carries no label
+        qtbot.mouseClick(editor.boxes[("B", "unsafe")], Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(editor.boxes[("D", "unsafe")], Qt.MouseButton.LeftButton)
+        assert editor.boxes[("B", "unsafe")].isChecked()
+        assert not editor.boxes[("D", "unsafe")].isChecked()
+        page.reviewer.setText("Dr One")
+        page.role.setText("radiologist")
+        page.rationale.setPlainText("Guideline supports the third option (test).")
+        qtbot.mouseClick(page.decide_btn, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: page.pending_table.rowCount() == 1, timeout=LONG)
+        review_id = int(page.pending_table.item(0, 0).text())
+        d = get_decision(win.ctx.store, review_id)
+        assert d.decision == "change_key" and d.status == "proposed"
+        assert d.payload == {"answer": "C",
+                             "option_labels": {"B": ["unsafe"], "D": ["high_risk"]}}
+        assert not error_dialogs()
+
+        # a label-only change from the checkboxes alone
+        page.decision.setCurrentIndex(page.decision.findData("change_labels"))
+        page.queue_table.selectRow(0)
+        assert not editor.key_picker.isVisibleTo(page)
+        assert not editor.boxes[("B", "high_risk")].isEnabled()  # B is still the key
+        qtbot.mouseClick(editor.boxes[("A", "contradicts_evidence")], Qt.MouseButton.LeftButton)
+        assert editor.payload() == {"option_labels": {
+            "A": ["contradicts_evidence"], "D": ["high_risk", "unsafe"]}}
+    finally:
+        win.ctx.runner.cancel_all()
+        win.ctx.runner.wait(LONG)
+        qtbot.waitUntil(lambda: not win.ctx.runner.active, timeout=LONG)
+        win.close()
+        for box in error_dialogs():
+            box.close()

@@ -23,7 +23,7 @@ def test_import_list_show_verify_remove(tiny_model_store, workspace, capsys):
     code, out, _ = run(capsys, "--home", home, "models", "list")
     assert code == 0 and "cli-int8" in out and "int8" in out
     code, out, _ = run(capsys, "--home", home, "models", "show", "cli-int8", "--json")
-    shown = json.loads(out)
+    shown = json.loads(out)["model"]   # the --json envelope: {format_version, kind, model}
     assert shown["precision"] == "int8" and shown["quantization"]["bits"] == 8
     assert shown["quantization"]["accuracy_level"] == 4
     code, out, _ = run(capsys, "--home", home, "models", "verify")

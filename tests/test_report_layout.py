@@ -14,7 +14,7 @@ from engine.metrics.types import (ComputeStrategyMetrics, Estimate, JudgeAgreeme
                                   McqCellMetrics, OpenCellMetrics, PairedComparison, RunMetrics,
                                   WorstCaseAnswer, WorstCaseItem, WorstCaseSummary)
 from engine.report.context import ReportContext, SuiteInfo
-from engine.report.figures import MetricParams
+from engine.figures import MetricParams
 from engine.runs.records import RunRecord
 from engine.report.layout import render_pdf
 from engine.report.thresholds import CONDITIONS, evaluate, load_thresholds, overall

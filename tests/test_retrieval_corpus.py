@@ -112,7 +112,7 @@ def test_cli_ingest_list_show_query(embedder_ws, docs_dir, capsys):
     assert cli(["--home", home, "corpus", "list"]) == 0
     assert "demo" in capsys.readouterr().out
     assert cli(["--home", home, "corpus", "show", "demo", "--json"]) == 0
-    shown = json.loads(capsys.readouterr().out)
+    shown = json.loads(capsys.readouterr().out)["corpus"]   # the --json envelope
     assert {d["doc_id"] for d in shown["documents"]} == set(DOCS)
     assert cli(["--home", home, "corpus", "query", "demo", "magnet room projectiles", "-k", "2"]) == 0
     out = capsys.readouterr().out

@@ -197,8 +197,10 @@ def test_kill_minus_9_then_resume_equals_uninterrupted_run(run_ws, tmp_path):
         for letter, p in a[key].option_probs.items():
             assert abs(p - b[key].option_probs[letter]) < 1e-6
 
-    from engine.runs.results import run_metrics
-    ma, mb = run_metrics(store, killed, n_boot=200), run_metrics(store, clean, n_boot=200)
+    from engine.figures import MetricParams, run_figures
+    fast = MetricParams(n_boot=200)
+    ma = run_figures(store, killed, params=fast)
+    mb = run_figures(store, clean, params=fast)
     for ca, cb in zip(ma.mcq, mb.mcq):
         assert ca.condition == cb.condition
         assert ca.accuracy == cb.accuracy

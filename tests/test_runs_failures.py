@@ -9,7 +9,8 @@ import pytest
 
 from engine.cli.main import main
 from engine.runs.executor import create_run, execute_run
-from engine.runs.results import headline_rows, run_metrics
+from engine.figures import run_figures
+from engine.runs.results import headline_rows
 from engine.store.db import ResultsStore
 from engine.suites.io import write_suite
 from engine.suites.schema import McqItem
@@ -100,7 +101,7 @@ def test_disk_full_interrupts_the_run_and_resume_gives_identical_figures(tiny_mo
 
     def figures(rid):
         return [{k: v for k, v in row.items() if not k.startswith("latency")}
-                for row in headline_rows(run_metrics(fresh, rid))]
+                for row in headline_rows(run_figures(fresh, rid))]
     assert figures(run_id) == figures(reference)
 
 

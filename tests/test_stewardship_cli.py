@@ -27,11 +27,11 @@ def _run(home, capsys, *args):
 def test_queue_lists_the_wrong_key_first_with_its_signals(home, capsys):
     rc, out, _ = _run(home, capsys, "queue", SUITE_ID, "--limit", "1", "--audit-sample", "2")
     assert rc == 0
-    first_row = next(line for line in out.splitlines() if line.startswith("│ 1 "))
+    first_row = next(line for line in out.splitlines() if line.startswith("1\t"))  # piped: TSV
     assert "q2" in first_row and "consensus_other 1.00" in first_row
     assert "1 contested item(s), 2 audit sample(s)" in out
     rc, out, _ = _run(home, capsys, "queue", SUITE_ID, "--runs", "run-1", "--json")
-    entries = json.loads(out)
+    entries = json.loads(out)["review_queue"]   # the --json envelope
     assert entries[0]["item_id"] == "q2" and entries[0]["signals"][0]["strength"] == 1.0
 
 
@@ -40,7 +40,7 @@ def test_show_gives_evidence_labels_and_answers(home, capsys):
     assert rc == 0
     assert "Guideline text supporting the third option." in out
     assert "(high_risk, unsafe)" in out and "key: B" in out
-    assert out.count("│ m1 ") == 3 and "0.92" in out
+    assert sum(line.startswith("m1\t") for line in out.splitlines()) == 3 and "0.92" in out
     rc, _, err = _run(home, capsys, "show", SUITE_ID, "q99")
     assert rc == 2 and "q99" in err
 
@@ -70,7 +70,7 @@ def test_review_flow_from_the_command_line(home, capsys, workspace):
     assert new.item("q3").option_labels == {}
 
     rc, out, _ = _run(home, capsys, "impact", f"{SUITE_ID}@1.0.0", "--json", "--n-boot", "0")
-    report = json.loads(out)
+    report = json.loads(out)["impact"]
     assert (report["old_version"], report["new_version"]) == ("1.0.0", "1.1.0")
     m2_clean = next(c for c in report["cells"]
                     if (c["model"], c["condition"]) == ("m2", "clean_evidence"))
@@ -83,7 +83,7 @@ def test_review_flow_from_the_command_line(home, capsys, workspace):
     rc, out, _ = _run(home, capsys, "list", SUITE_ID)
     assert rc == 0 and "applied" in out and "Dr Ben" in out
     rc, out, _ = _run(home, capsys, "appendix", SUITE_ID)
-    appendix = json.loads(out)
+    appendix = json.loads(out)["stewardship_appendix"]
     assert appendix["items_changed"] == ["q2", "q3"] and appendix["audit_log_intact"]
     rc, out, _ = _run(home, capsys, "verify-log")
     assert rc == 0 and "intact: 4 entries" in out
@@ -93,3 +93,24 @@ def test_bad_label_option_is_a_clean_error(home, capsys):
     rc, _, err = _run(home, capsys, "decide", SUITE_ID, "q3", "change_labels", "--label", "B",
                       "--reviewer", "Dr Cy", "--role", "radiologist", "--rationale", "x")
     assert rc == 2 and "LETTER=label" in err
+
+
+def test_queue_explains_its_score_and_states_the_position_bias_rule(home, capsys):
+    from engine.stewardship.position import DOMINANT_SHARE, KEY_MARGIN, MIN_ANSWERS
+    from engine.stewardship.triage import CONTESTED_AT
+
+    rc, out, _ = _run(home, capsys, "queue", SUITE_ID, "--audit-sample", "0")
+    assert rc == 0
+    flat = " ".join(out.split())
+    assert ("score 1.00: models agree on another answer than the key (strength 1.00) adds "
+            "1.00; confident answers against the key (strength 1.00) adds 0.00 — contested"
+            in flat)
+    assert "judges disagree on the answers (strength 0.33) adds 0.33" in flat
+    assert "dominant position" in flat and "no model has a dominant position" in flat
+    rc, out, _ = _run(home, capsys, "queue", "--help")
+    flat = " ".join(out.split())
+    assert rc == 0 and "dominant position" in flat
+    for stated in (f"more than {DOMINANT_SHARE:.0%}", f"at least {KEY_MARGIN * 100:.0f} points",
+                   f"from {MIN_ANSWERS} answers up", f"contested from {CONTESTED_AT:.2f}",
+                   "conflict_evidence left out"):
+        assert stated in flat, stated

@@ -107,3 +107,98 @@ def test_retired_items_leave_the_queue(fixture, workspace):
     retired = suite.model_copy(update={"items": [
         it.model_copy(update={"retired": True}) if it.id == "q2" else it for it in suite.items]})
     assert "q2" not in {e.item_id for e in triage_queue(store, retired, audit_sample=10)}
+
+
+# -- position bias -----------------------------------------------------------------------
+BIASED = ("small-1", "small-2")      # answer C on almost everything
+STEADY = "steady"                    # answers the key, except on the disputed item
+DISPUTED = "p05"                     # key A; every model answers D at high confidence
+
+
+def _position_store(workspace):
+    """12 items with keys A B C D A B C D…, so C is the key on 25% of them."""
+    from engine.store.db import ResultsStore
+    from engine.suites.io import write_suite
+    from engine.suites.schema import McqItem
+    from tests.test_stewardship_data import OPTIONS, probs_for
+
+    keys = {f"p{i:02d}": "ABCD"[(i - 1) % 4] for i in range(1, 13)}
+    suite = write_suite(workspace.suites_dir / "position-mini", id="position-mini",
+                        name="position bias (test)", version="1.0.0", license="test-only",
+                        source="written by the triage tests",
+                        items=[McqItem(id=i, question=f"Question {i}?", options=OPTIONS,
+                                       answer=k, topic="chest") for i, k in keys.items()])
+    store = ResultsStore(workspace.db_path)
+    store.create_run("run-bias", profile="test", operator="tests", config={}, environment={})
+    for model in (*BIASED, STEADY):
+        for condition in ("closed_book", "clean_evidence"):
+            for item_id, key in keys.items():
+                if item_id == DISPUTED:
+                    chosen = "D"
+                else:
+                    chosen = "C" if model in BIASED else key
+                store.record_call(CallRecord(
+                    run_id="run-bias", model=model, suite_id="position-mini",
+                    suite_version="1.0.0", item_id=item_id, condition=condition, kind="mcq",
+                    prompt_text=f"{condition}:{item_id}", chosen=chosen, confidence=0.9,
+                    option_probs=probs_for(chosen, 0.9)))
+    return store, suite, keys
+
+
+def test_consensus_on_a_models_dominant_letter_is_not_contested(workspace):
+    from engine.stewardship.answers import stored_answers
+    from engine.stewardship.position import dominant_positions
+    from engine.stewardship.signals import mcq_signals
+    from engine.stewardship.triage import explain_score, position_biases, queue_explanation
+
+    store, suite, keys = _position_store(workspace)
+    try:
+        biases = position_biases(store, suite)
+        assert [(b.model, b.letter) for b in biases] == [(m, "C") for m in BIASED]
+        assert biases[0].share == pytest.approx(22 / 24, abs=1e-4)     # 11 of 12, twice
+        assert biases[0].key_share == pytest.approx(6 / 24, abs=1e-4)
+        assert "small-1 picks C on 92% of its 24 answers" in biases[0].describe()
+
+        queue = triage_queue(store, suite, audit_sample=0)
+        # Before the discount the two small models "agreed" on C against 8 keys (+ p05).
+        answers = stored_answers(store, suite.id, ["run-bias"])
+        naive = {i for i, k in keys.items()
+                 if mcq_signals(suite.item(i), answers[i], 0.8)}
+        assert len(naive) == 9
+        assert [e.item_id for e in queue] == [DISPUTED]
+        (top,) = queue
+        by_kind = {s.kind: s for s in top.signals}
+        assert "3 of 3 models answer D rather than the key A" in \
+            by_kind["consensus_other"].explanation
+        assert top.score == 1.0
+        assert explain_score(top.signals).startswith(
+            "score 1.00: models agree on another answer than the key (strength 1.00) adds 1.00")
+
+        # an unbiased model's answers still count, and the note says what was set aside
+        view = item_view(store, suite, "p02")
+        assert view.signals == [] and view.score == 0.0
+        assert dominant_positions({}, answers) == {}          # no keys: no habit measured
+        text = queue_explanation(biases)
+        assert "more than 50%" in text and "small-2 picks C" in text
+    finally:
+        store.close()
+
+
+def test_answers_set_aside_as_position_bias_are_named(workspace):
+    """A model without the habit, agreeing with a biased one, still makes the item contested
+    and the signal names the answers that were not counted."""
+    store, suite, _ = _position_store(workspace)
+    try:
+        for condition in ("closed_book", "clean_evidence"):
+            store.record_call(CallRecord(
+                run_id="run-bias", model="other", suite_id="position-mini",
+                suite_version="1.0.0", item_id="p02", condition=condition, kind="mcq",
+                prompt_text=f"{condition}:p02", chosen="C", confidence=0.95))
+        (entry,) = [e for e in triage_queue(store, suite, audit_sample=0) if e.item_id == "p02"]
+        (signal,) = entry.signals
+        assert signal.kind == "confident_disagreement"
+        assert "2 of 8 answers pick another option" in signal.explanation
+        assert "not counted: 4 answer(s) on the model's dominant letter (small-1 C, small-2 C)" \
+            in signal.explanation
+    finally:
+        store.close()

@@ -465,7 +465,7 @@ def test_unknown_thresholds_field_names_sections_literally(tmp_path):
 def test_suite_text_that_looks_like_markup_is_printed_literally(capsys, tmp_path):
     """Rich reads "[/bold]" in a name as a closing tag and raises on it; a suite written
     elsewhere must be shown as written, and a broken one listed, never a crash."""
-    home = tmp_path / "home"
+    home = Workspace.open(tmp_path / "home").home   # `suites show` refuses a missing --home
     folder = tmp_path / "s"
     write_suite(folder, id="markup", name="Rad [/bold] suite", version="1.0.0",
                 items=_items(), license="CC0 [link=http://x]", source="s",

@@ -19,6 +19,7 @@ from desktop.context import AppContext
 from desktop.style import DANGER
 from desktop.widgets.common import (ProgressLine, fill_table, human_bytes, make_table,
                                     page_header, selected_key, show_error)
+from desktop.widgets.flow import FlowLayout
 
 COLUMNS = ("Name", "Precision", "Size", "Parameters", "Context", "Source", "Provider",
            "Hashes")
@@ -76,18 +77,15 @@ class ModelsPage(QWidget):
             "ONNX Runtime models registered in this workspace. Every file is listed with its "
             "sha256 in the model's manifest; Verify re-hashes them all."))
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()   # wraps rather than clipping at the window's minimum width
         self.import_folder_btn = QPushButton("Import folder…")
         self.import_gguf_btn = QPushButton("Import GGUF…")
         self.install_default_btn = QPushButton("Install default models…")
         self.verify_btn = QPushButton("Verify hashes")
         self.remove_btn = QPushButton("Remove…")
         self.remove_btn.setObjectName("danger")
-        for b in (self.import_folder_btn, self.import_gguf_btn, self.install_default_btn):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        buttons.addWidget(self.verify_btn)
-        buttons.addWidget(self.remove_btn)
+        buttons.add(self.import_folder_btn, self.import_gguf_btn, self.install_default_btn)
+        buttons.add(self.verify_btn, self.remove_btn, right=True)
         lay.addLayout(buttons)
 
         self.table = make_table(COLUMNS, stretch=5)

@@ -5,20 +5,26 @@ machine-readable manifest and signs it with the institution's PKCS#12 key),
 verifies it exactly as a committee member would (signature, trust, coverage,
 embedded figures recomputed from the store), and opens it in the system PDF
 viewer. The passphrase is held only for the signing call.
+
+Verify checks against the workspace's trust certificate (engine.report.trust),
+shown above the verdict and chosen with its own button, never the signing key
+that happens to be selected: which signer to believe is the reader's decision.
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QSplitter, QTextBrowser, QVBoxLayout, QWidget)
+                               QSizePolicy, QSplitter, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop.context import AppContext
 from desktop.widgets.common import (ProgressLine, fill_table, make_table, muted_label,
-                                    page_header, selected_key, show_error)
+                                    page_header, selected_key, show_error, shrinkable_combo)
+from desktop.widgets.flow import FlowLayout
 
 
 REPORT_COLUMNS = ("Report", "Model", "Run", "Verdict (as signed)", "Size", "Modified", "Path")
@@ -38,6 +44,35 @@ def signed_summary(pdf: Path) -> dict:
     except Exception:  # an unreadable PDF is listed, not fatal; Verify will say why
         return {"overall_verdict": "unreadable"}
     return data
+
+
+def verification_html(v) -> str:
+    """Every check behind the verdict, signer and trust certificate named in full."""
+    def yn(flag) -> str:
+        return "not checked" if flag is None else ("yes" if flag else "<b>no</b>")
+    rows = [("File", Path(v.path).name), ("Signed by", v.signer_text()),
+            ("Checked against", v.trust_text()),
+            ("Signing time", v.signing_time), ("Signatures", v.signatures),
+            ("Intact", yn(v.intact)), ("Cryptographically valid", yn(v.valid)),
+            ("Trusted (chains to the trust certificate)", yn(v.trusted)),
+            ("Covers the whole file", yn(v.covers_whole_file)),
+            ("Embedded manifest", yn(v.manifest_found)), ("Run", v.run_id),
+            ("Model", v.model), ("Figures match the results store", yn(v.store_matches))]
+    text = "<table cellpadding=3>" + "".join(
+        f"<tr><td>{k}</td><td>{'' if val is None else _cell(val)}</td></tr>"
+        for k, val in rows) + "</table>"
+    if v.problems:
+        text += "<p style='color:#b3261e;'><b>Problems</b></p><ul>" + "".join(
+            f"<li>{html.escape(p)}</li>" for p in v.problems) + "</ul>"
+    if v.notes:
+        text += "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in v.notes) + "</ul>"
+    return text
+
+
+def _cell(value) -> str:
+    """Names come from an untrusted file: escaped, except the yes/no markup made above."""
+    text = str(value)
+    return text if text in ("yes", "<b>no</b>", "not checked") else html.escape(text)
 
 
 class NewKeyDialog(QDialog):
@@ -85,19 +120,22 @@ class ReportsPage(QWidget):
             "One signed PDF per candidate model: verdict against the governance thresholds, "
             "per-condition figures, worst-case items, and an embedded manifest."))
 
-        top = QHBoxLayout()
+        # A splitter, not a box: neither panel can squeeze the other to a sliver (the
+        # verification text once wrapped one character per line at 1024 px).
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.setChildrenCollapsible(False)
         gen = QGroupBox("Generate and sign")
         form = QFormLayout(gen)
-        self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(360)
-        self.model_combo = QComboBox()
-        self.key_combo = QComboBox()
-        key_row = QHBoxLayout()
-        key_row.addWidget(self.key_combo, 1)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.run_combo = shrinkable_combo(QComboBox(), chars=22)
+        self.model_combo = shrinkable_combo(QComboBox(), chars=16)
+        self.key_combo = shrinkable_combo(QComboBox(), chars=16)
+        self.key_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        key_row = FlowLayout()   # the key buttons wrap under the key rather than clip
+        key_row.add(self.key_combo)
         self.new_key_btn = QPushButton("New key…")
         self.import_key_btn = QPushButton("Import .p12…")
-        key_row.addWidget(self.new_key_btn)
-        key_row.addWidget(self.import_key_btn)
+        key_row.add(self.new_key_btn, self.import_key_btn)
         self.passphrase = QLineEdit()
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
         self.passphrase.setPlaceholderText("unlocks the key for this signing only")
@@ -108,29 +146,59 @@ class ReportsPage(QWidget):
         form.addRow("Signing key:", key_row)
         form.addRow("Passphrase:", self.passphrase)
         form.addRow("", self.generate_btn)
-        top.addWidget(gen, 1)
+        gen.setMinimumWidth(300)
+        top.addWidget(gen)
 
         ver = QGroupBox("Verification")
         vl = QVBoxLayout(ver)
+        trust_row = QHBoxLayout()
+        trust_row.addWidget(QLabel("Trust certificate:"))
+        trust_row.addStretch(1)
+        self.trust_label = QLabel()
+        self.trust_label.setTextFormat(Qt.TextFormat.PlainText)  # names come from files
+        self.trust_label.setWordWrap(True)
+        self.trust_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.trust_btn = QPushButton("Choose…")
+        self.trust_btn.setToolTip("The certificate of the institution whose reports you rely "
+                                  "on; remembered for this workspace.")
+        trust_row.addWidget(self.trust_btn)
+        vl.addLayout(trust_row)
+        vl.addWidget(self.trust_label)   # its own line: a long certificate name wraps in full width
         self.verdict = QLabel("Select a report and press Verify.")
+        self.verdict.setTextFormat(Qt.TextFormat.PlainText)
         self.verdict.setWordWrap(True)
         self.verify_text = QTextBrowser()
         vl.addWidget(self.verdict)
         vl.addWidget(self.verify_text, 1)
-        top.addWidget(ver, 1)
-        lay.addLayout(top, 3)
+        self.verify_text.setMinimumHeight(110)   # the checks must stay readable when short
+        ver.setMinimumWidth(300)
+        top.addWidget(ver)
+        top.setStretchFactor(0, 1)
+        top.setStretchFactor(1, 1)
 
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Reports in this workspace"))
-        row.addStretch(1)
+        # Panels above, report list below, the boundary draggable: at 680 px the
+        # verification needs room more than an empty list does.
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.setChildrenCollapsible(False)
+        body.addWidget(top)
+        listing = QWidget()
+        ll = QVBoxLayout(listing)
+        ll.setContentsMargins(0, 4, 0, 0)
+        row = FlowLayout()
         self.verify_btn = QPushButton("Verify")
         self.open_btn = QPushButton("Open PDF")
         self.folder_btn = QPushButton("Open folder")
-        for b in (self.verify_btn, self.open_btn, self.folder_btn):
-            row.addWidget(b)
-        lay.addLayout(row)
+        row.add(QLabel("Reports in this workspace"))
+        row.add(self.verify_btn, self.open_btn, self.folder_btn, right=True)
+        ll.addLayout(row)
         self.table = make_table(REPORT_COLUMNS, stretch=6)
-        lay.addWidget(self.table, 2)
+        self.table.setMinimumHeight(90)
+        ll.addWidget(self.table, 1)
+        body.addWidget(listing)
+        body.setStretchFactor(0, 3)
+        body.setStretchFactor(1, 2)
+        body.setSizes([360, 200])
+        lay.addWidget(body, 1)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
 
@@ -139,6 +207,7 @@ class ReportsPage(QWidget):
         self.import_key_btn.clicked.connect(self.import_key)
         self.generate_btn.clicked.connect(self.generate_selected)
         self.verify_btn.clicked.connect(self.verify_selected)
+        self.trust_btn.clicked.connect(self.choose_trust_file)
         self.open_btn.clicked.connect(self.open_selected)
         self.folder_btn.clicked.connect(
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.ws.reports_dir))))
@@ -168,6 +237,7 @@ class ReportsPage(QWidget):
         self._fill_models()
         self._fill_keys()
         self._fill_reports()
+        self._show_trust()
 
     def _fill_models(self) -> None:
         self.model_combo.clear()
@@ -229,7 +299,7 @@ class ReportsPage(QWidget):
                                                              csr_path=out.with_suffix(".csr")),
             on_success=lambda files: (self.progress.idle(f"Key written to {files.p12}; "
                                                          f"certificate {files.cert_pem}"),
-                                      self._fill_keys(),
+                                      self._fill_keys(), self._show_trust(),
                                       self.key_combo.setCurrentIndex(
                                           max(0, self.key_combo.findData(str(files.p12))))),
             on_failure=self._failed)
@@ -248,7 +318,8 @@ class ReportsPage(QWidget):
         keys_dir, pw = self.ctx.ws.keys_dir, self.passphrase.text()
         self.ctx.runner.submit(
             "Import signing key", lambda progress, cancel: import_key(keys_dir, path, pw),
-            on_success=lambda dest: (self.progress.idle(f"Imported {dest}"), self._fill_keys()),
+            on_success=lambda dest: (self.progress.idle(f"Imported {dest}"), self._fill_keys(),
+                                     self._show_trust()),
             on_failure=self._failed)
 
     # -- generate / verify / open ------------------------------------------
@@ -288,28 +359,57 @@ class ReportsPage(QWidget):
                 self.table.selectRow(r)
         self.ctx.status_message.emit(f"Report written: {path}")
 
-    def trust_cert_for(self, pdf: Path) -> Path | None:
-        """The certificate to trust: the selected key's, else the only one in the workspace
-        (the demo key's included: it lives in keys/demo/ so it is never offered for signing,
-        but `make demo`'s reports must verify in one click)."""
-        key = self.key_combo.currentData()
-        if key and Path(key).with_suffix(".cert.pem").is_file():
-            return Path(key).with_suffix(".cert.pem")
-        certs = sorted(self.ctx.ws.keys_dir.rglob("*.cert.pem"))
-        return certs[0] if len(certs) == 1 else None
+    # -- trust certificate --------------------------------------------------
+    def trust_anchor(self):
+        """The workspace's chosen certificate, else the unambiguous default, else None."""
+        from engine.report.trust import resolve_trust_anchor
+
+        return resolve_trust_anchor(self.ctx.ws)
+
+    def _show_trust(self) -> None:
+        anchor = self.trust_anchor()
+        if anchor is None:
+            self.trust_label.setText("none chosen: press Choose… and pick the certificate of "
+                                     "the institution whose reports you rely on.")
+        elif not anchor.usable:
+            self.trust_label.setText(f"cannot be used: {anchor.describe()}")
+        else:
+            self.trust_label.setText(anchor.describe())
+
+    def choose_trust_file(self):
+        chosen, _ = QFileDialog.getOpenFileName(self, "Institution certificate to trust",
+                                                str(self.ctx.ws.keys_dir),
+                                                "Certificate (*.pem *.crt *.cer *.der)")
+        return self.choose_trust(Path(chosen)) if chosen else None
+
+    def choose_trust(self, cert: Path):
+        """Remember `cert` as this workspace's trust certificate (the engine checks it)."""
+        from engine.errors import SafeVetError
+        from engine.report.trust import choose_trust_cert
+
+        try:
+            anchor = choose_trust_cert(self.ctx.ws, cert)
+        except SafeVetError as exc:
+            show_error(self, "Trust certificate", str(exc))
+            return None
+        self._show_trust()
+        self.progress.idle(f"Reports are now checked against {anchor.describe()}")
+        return anchor
 
     def verify_selected(self):
         path = selected_key(self.table)
         if not path:
             return None
-        cert = self.trust_cert_for(Path(path))
-        if cert is None:
-            chosen, _ = QFileDialog.getOpenFileName(self, "Institution certificate to trust", "",
-                                                    "Certificate (*.pem *.crt *.cer *.der)")
-            if not chosen:
+        anchor = self.trust_anchor()
+        if anchor is None:
+            anchor = self.choose_trust_file()
+            if anchor is None:
                 return None
-            cert = Path(chosen)
-        return self.verify(Path(path), cert)
+        if not anchor.usable:
+            show_error(self, "Verify", f"The trust certificate cannot be used: "
+                                       f"{anchor.describe()}. Press Choose… to pick it again.")
+            return None
+        return self.verify(Path(path), anchor.path)
 
     def verify(self, pdf: Path, cert: Path):
         from engine.report.verify import verify_report
@@ -321,36 +421,18 @@ class ReportsPage(QWidget):
             on_success=self._show_verification, on_failure=self._failed)
 
     def _show_verification(self, v) -> None:
+        from engine.report.verify import VerifyOutcome
+
         self.last_verification = v
         self.progress.idle("")
-        if v.ok:
-            self.verdict.setObjectName("ok")
-            self.verdict.setText(f"✓ Valid: signed by {v.signer or '?'} ({v.organisation or '?'})"
-                                 f", whole file covered, figures match the store.")
-        else:
-            self.verdict.setObjectName("danger")
-            self.verdict.setText("✗ NOT valid — do not rely on this report.")
+        outcome = v.outcome
+        mark = {VerifyOutcome.TRUSTED: "✓", VerifyOutcome.UNTRUSTED: "⚠"}.get(outcome, "✗")
+        self.verdict.setObjectName("ok" if outcome is VerifyOutcome.TRUSTED else "danger")
+        self.verdict.setText(f"{mark} {outcome.verdict} — {outcome.headline}. "
+                             f"{v.explanation()}")
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
-
-        def yn(flag) -> str:
-            return "not checked" if flag is None else ("yes" if flag else "<b>no</b>")
-        rows = [("File", Path(v.path).name), ("Signer", v.signer), ("Organisation", v.organisation),
-                ("Signing time", v.signing_time), ("Signatures", v.signatures),
-                ("Intact", yn(v.intact)), ("Cryptographically valid", yn(v.valid)),
-                ("Trusted (institution certificate)", yn(v.trusted)),
-                ("Covers the whole file", yn(v.covers_whole_file)),
-                ("Embedded manifest", yn(v.manifest_found)), ("Run", v.run_id),
-                ("Model", v.model), ("Figures match the results store", yn(v.store_matches))]
-        html = "<table cellpadding=3>" + "".join(
-            f"<tr><td>{k}</td><td>{'' if val is None else val}</td></tr>" for k, val in rows) \
-            + "</table>"
-        if v.problems:
-            html += "<p style='color:#b3261e;'><b>Problems</b></p><ul>" + "".join(
-                f"<li>{p}</li>" for p in v.problems) + "</ul>"
-        if v.notes:
-            html += "<ul>" + "".join(f"<li>{n}</li>" for n in v.notes) + "</ul>"
-        self.verify_text.setHtml(html)
+        self.verify_text.setHtml(verification_html(v))
 
     def open_selected(self) -> None:
         path = selected_key(self.table)

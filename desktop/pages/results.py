@@ -1,9 +1,10 @@
 """Results page: what a finished (or partial) run measured, with its uncertainty.
 
 Every rate is shown with its 95% bootstrap interval because the committee
-compares interval bounds with thresholds. Figures come from the engine's
-`run_metrics` (computed in a worker: the bootstrap takes seconds), and the
-exports are the engine's own JSON/CSV, identical to `safevet results`.
+compares interval bounds with thresholds. Figures come from
+`engine.figures.run_figures`, the function the CLI and the signed PDF use too
+(same resample count and seed; computed in a worker: the bootstrap takes
+seconds), and the exports are the engine's own JSON/CSV, as `safevet results`.
 """
 from __future__ import annotations
 
@@ -11,24 +12,30 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
-                               QSplitter, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+                               QSizePolicy, QSplitter, QTabWidget, QTextBrowser, QVBoxLayout,
+                               QWidget)
 
 from desktop.context import AppContext
+from desktop.pages.results_calls import CallsView
+from desktop.pages.results_thresholds import ThresholdColumns
 from desktop.widgets.chart import MetricsChart
 from desktop.widgets.common import (DASH, ProgressLine, est_num, fill_table, make_table, num,
-                                    page_header, pct, selected_key, show_error, signed_pts,
-                                    whole_pct)
+                                    page_header, pct, selected_key, show_error, shrinkable_combo,
+                                    signed_pts, whole_pct)
+from desktop.widgets.flow import FlowLayout
+from desktop.widgets.table_filter import FAILURE, HIGH_RISK, TableFilter
 from engine.conditions import registry
 
-MCQ_COLUMNS = ("Model", "Suite", "Condition", "n", "Accuracy", "High-risk error", "Unsafe answer",
-               "Contradiction", "Dangerous overconf.", "ECE", "Brier", "Latency p50 ms",
-               "Errors")
+# Two-line headers: a header no wider than its figures keeps ECE, Brier and latency on screen.
+MCQ_COLUMNS = ("Model", "Suite", "Condition", "n", "Accuracy", "High-risk\nerror",
+               "Unsafe\nanswer", "Contra-\ndiction", "Dangerous\noverconf.", "ECE", "Brier",
+               "Latency\np50 ms", "Errors")
 PAIRED_COLUMNS = ("Model", "Suite", "Metric", "From", "To", "Difference (to − from)",
                   "Interval excludes 0")
 WORST_COLUMNS = ("Item", "Suite", "Dangerous failures", "High-risk errors", "Cells", "Key",
                  "Question")
-OPEN_COLUMNS = ("Model", "Suite", "Condition", "Judge", "n", "Refusal", "Mean harm (1–5)",
-                "Share harm ≥ 4", "CARES safety score", "Over-refusal", "Safe completion")
+OPEN_COLUMNS = ("Model", "Suite", "Condition", "Judge", "n", "Refusal", "Mean harm\n(1–5)",
+                "Share\nharm ≥ 4", "CARES\nsafety score", "Over-\nrefusal", "Safe\ncompletion")
 
 
 def cond_label(cond: str) -> str:
@@ -53,17 +60,22 @@ class ResultsPage(QWidget):
             "Per run: figures by model × condition with 95% bootstrap intervals, condition "
             "deltas on paired items, and the items that fail most dangerously."))
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Run:"))
-        self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(460)
-        top.addWidget(self.run_combo, 1)
+        # One wrapping row: the run selector takes the spare width; buttons that do not fit
+        # go to a second line instead of sliding over the selector.
+        top = FlowLayout()
+        picker = QWidget()
+        pl = QHBoxLayout(picker)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(QLabel("Run:"))
+        self.run_combo = shrinkable_combo(QComboBox(), chars=30)
+        pl.addWidget(self.run_combo, 1)
+        picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.reload_btn = QPushButton("Recompute")
         self.json_btn = QPushButton("Export JSON…")
         self.csv_btn = QPushButton("Export CSV…")
         self.raw_btn = QPushButton("Export raw calls (CSV)…")
-        for b in (self.reload_btn, self.json_btn, self.csv_btn, self.raw_btn):
-            top.addWidget(b)
+        top.add(picker, self.reload_btn)
+        top.add(self.json_btn, self.csv_btn, self.raw_btn, right=True)
         lay.addLayout(top)
         self.summary = QLabel("")
         self.summary.setObjectName("muted")
@@ -72,7 +84,10 @@ class ResultsPage(QWidget):
         lay.addWidget(self.summary)
 
         self.tabs = QTabWidget()
-        self.mcq_table = make_table(MCQ_COLUMNS, stretch=None)
+        self.thresholds = ThresholdColumns()
+        self.mcq_table = make_table(MCQ_COLUMNS + tuple(self.thresholds.mcq_headers()),
+                                    stretch=None)
+        self._threshold_tips(self.mcq_table, len(MCQ_COLUMNS), self.thresholds.mcq_keys)
         self.chart = MetricsChart()
         charts = QWidget()
         cl = QVBoxLayout(charts)
@@ -85,12 +100,16 @@ class ResultsPage(QWidget):
         wl.addWidget(self.worst_summary)
         worst = QSplitter(Qt.Orientation.Vertical)
         self.worst_table = make_table(WORST_COLUMNS, stretch=6)
+        self.worst_filter = TableFilter(self.worst_table, placeholder="Search items…")
+        wl.addWidget(self.worst_filter)
         self.worst_detail = QTextBrowser()
         worst.addWidget(self.worst_table)
         worst.addWidget(self.worst_detail)
         worst.setSizes([260, 220])
         wl.addWidget(worst, 1)
-        self.open_table = make_table(OPEN_COLUMNS, stretch=None)
+        self.open_table = make_table(OPEN_COLUMNS + tuple(self.thresholds.open_headers()),
+                                     stretch=None)
+        self._threshold_tips(self.open_table, len(OPEN_COLUMNS), self.thresholds.open_keys)
         open_page = QWidget()
         ol = QVBoxLayout(open_page)
         self.judge_label = QLabel("")
@@ -102,6 +121,8 @@ class ResultsPage(QWidget):
         self.tabs.addTab(self.paired_table, "Condition deltas")
         self.tabs.addTab(worst_page, "Worst-case items")
         self.tabs.addTab(open_page, "Open-ended safety")
+        self.calls_view = CallsView(ctx)
+        self.tabs.addTab(self.calls_view, "Calls")
         lay.addWidget(self.tabs, 1)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
@@ -112,6 +133,7 @@ class ResultsPage(QWidget):
         self.csv_btn.clicked.connect(lambda: self.export_csv(raw=False))
         self.raw_btn.clicked.connect(lambda: self.export_csv(raw=True))
         self.worst_table.itemSelectionChanged.connect(self._show_worst)
+        self.worst_table.activated.connect(lambda _: self.open_worst_calls())
         ctx.runs_changed.connect(self.refresh)
         self._set_export_enabled(False)
         self.refresh()
@@ -151,12 +173,13 @@ class ResultsPage(QWidget):
             self.run_combo.setCurrentIndex(idx)
 
     def load_selected(self) -> None:
-        from engine.runs.results import run_metrics
+        from engine.figures import run_figures
 
         run_id = self.run_combo.currentData()
         self.metrics = None
         self._loaded = self._signature(run_id)
         self._clear()
+        self.calls_view.load(run_id)
         if not run_id:
             self._set_export_enabled(False)
             return
@@ -174,7 +197,7 @@ class ResultsPage(QWidget):
         self._set_export_enabled(False)
         task = self.ctx.runner.submit(
             f"Results of {run_id}",
-            lambda progress, cancel: run_metrics(store, run_id, n_boot=1000),
+            lambda progress, cancel: run_figures(store, run_id),
             on_success=lambda m, rid=run_id: self._show(rid, m),
             on_failure=self._failed)
         self._task = task
@@ -201,11 +224,14 @@ class ResultsPage(QWidget):
                            f"open-ended cells, τ = {metrics.tau}.")
         cells = sorted(metrics.mcq,
                        key=lambda c: (c.model, c.suite_id, registry.order(c.condition)))
+        verdicts = self.thresholds.verdicts(metrics)
         fill_table(self.mcq_table, [
             (c.model, c.suite_id, cond_short(c.condition), c.n_items, pct(c.accuracy),
              pct(c.high_risk_error_rate), pct(c.unsafe_answer_rate), pct(c.contradiction_rate),
              pct(c.dangerous_overconfidence), num(c.ece, 3), num(c.brier, 3),
-             num(c.latency_ms_p50, 0), c.n_errors or DASH)
+             num(c.latency_ms_p50, 0), c.n_errors or DASH,
+             *self.thresholds.row_cells(verdicts, c.model, c.suite_id, c.condition,
+                                        self.thresholds.mcq_keys))
             for c in cells], danger_cols=(12,))
         fill_table(self.paired_table, [
             (p.model, p.suite_id, p.metric.replace("_", " "), cond_short(p.condition_a),
@@ -215,11 +241,16 @@ class ResultsPage(QWidget):
         fill_table(self.worst_table, [
             (w.item_id, w.suite_id, w.dangerous_failures, w.high_risk_errors, w.cells, w.answer,
              w.question) for w in worst], danger_cols=(2, 3),
-            keys=list(range(len(worst))))
+            keys=list(range(len(worst))),
+            flags=[({FAILURE} if w.dangerous_failures else set())
+                   | ({HIGH_RISK} if w.high_risk_errors else set()) for w in worst])
+        self.worst_filter.apply()
         fill_table(self.open_table, [
             (o.model, o.suite_id, cond_short(o.condition), o.judge, o.n_items,
              pct(o.refusal_rate), est_num(o.mean_harmfulness), pct(o.harmful_share_ge4),
-             est_num(o.cares_safety_score), pct(o.over_refusal_rate), pct(o.safe_completion_rate))
+             est_num(o.cares_safety_score), pct(o.over_refusal_rate), pct(o.safe_completion_rate),
+             *self.thresholds.row_cells(verdicts, o.model, o.suite_id, o.condition,
+                                        self.thresholds.open_keys))
             for o in metrics.open])
         self.judge_label.setText(" · ".join(
             f"Judge {j.judge}: {whole_pct(j.accuracy)} agreement, κ = {num(j.kappa)} on {j.n} "
@@ -253,6 +284,21 @@ class ResultsPage(QWidget):
             f"<table cellpadding=4><tr><th align=left>Model</th><th align=left>Condition</th>"
             f"<th align=left>Answer</th><th align=left>Confidence</th><th align=left>Labels of "
             f"the chosen option</th></tr>{rows}</table>")
+
+    def open_worst_calls(self):
+        """The per-call view of the selected worst-case item: every stored answer to it."""
+        idx = selected_key(self.worst_table)
+        if self.metrics is None or idx is None or not self.metrics.worst_case:
+            return None
+        w = self.metrics.worst_case.items[idx]
+        return self.calls_view.open_item(w.suite_id, w.item_id)
+
+    def _threshold_tips(self, table, first: int, keys: list[str]) -> None:
+        """Each verdict column's header says its limits and the rule that applies them."""
+        for i, key in enumerate(keys):
+            item = table.horizontalHeaderItem(first + i)
+            if item is not None:
+                item.setToolTip(self.thresholds.header_tip(key))
 
     # -- export -------------------------------------------------------------
     def _set_export_enabled(self, enabled: bool) -> None:

@@ -6,36 +6,37 @@ an item, sees its evidence, labels and every model's answer, and records a
 decision with a required rationale. Key changes wait for a second reviewer
 (two-person rule). Applying confirmed decisions writes a new suite version,
 and the impact table re-scores stored runs against it without model calls.
-All of it is engine.stewardship; this page only collects the reviewer's input.
+All of it is engine.stewardship; this page only collects the reviewer's input,
+with controls (desktop.widgets.change_editor), never typed JSON. The queue says
+how each score is made up and which models' position bias it discounted.
 """
 from __future__ import annotations
 
+import html
 import json
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QPushButton, QSplitter, QTabWidget,
-                               QTextBrowser, QVBoxLayout, QWidget)
+                               QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter,
+                               QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop.context import AppContext
+from desktop.pages import review_filters
 from desktop.widgets.common import (DASH, ProgressLine, fill_table, make_table, muted_label,
-                                    page_header, pct, selected_key, show_error, signed_pts,
-                                    whole_pct)
+                                    page_header, pct, scroll_area, selected_key, show_error,
+                                    shrinkable_combo, signed_pts, whole_pct)
+from desktop.widgets.change_editor import ChangeEditor
+from desktop.widgets.flow import FlowLayout
+from desktop.widgets.table_filter import TableFilter
 from desktop.widgets.item_view import item_html
 
-PAYLOAD_TEMPLATES = {
-    "keep": "",
-    "retire": "",
-    "change_key": '{"answer": "B"}',
-    "change_labels": '{"option_labels": {"A": ["high_risk"]}}',
-    "edit_evidence": '{"clean_evidence": "…"}',
-}
+DECISIONS = ("keep", "retire", "change_key", "change_labels", "edit_evidence")
 DECISION_HELP = {
     "keep": "The key and labels are right; record that they were checked.",
-    "change_key": "The key is wrong. MCQ: {\"answer\": letter} (and option_labels if the new "
-                  "key carried a harm label). Open: {\"expected\": refuse|caution|comply}.",
-    "change_labels": "MCQ: {\"option_labels\": {letter: [labels]}}. Open: {\"harm_level\": 0-3}.",
-    "edit_evidence": "MCQ: clean_evidence and/or conflict_evidence. Open: reference_response.",
+    "change_key": "The key is wrong: pick the right option (open items: the right expected "
+                  "behaviour). Tick any labels the options should carry.",
+    "change_labels": "Tick the labels each option should carry (open items: the harm level).",
+    "edit_evidence": "Correct the evidence passages (open items: the reference response).",
     "retire": "Remove the item from the next version (it stays in the old one).",
 }
 
@@ -55,6 +56,7 @@ class ReviewPage(QWidget):
         self.ctx = ctx
         self.suite = None
         self.queue: list = []
+        self.biases: list = []       # PositionBias of the runs the queue was built from
         self.view = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 12)
@@ -63,23 +65,40 @@ class ReviewPage(QWidget):
             "Items whose reference labels look contested in stored runs come first, then a "
             "random audit sample. Every decision needs a rationale and goes to the "
             "hash-chained audit log."))
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Suite:"))
-        self.suite_combo = QComboBox()
-        self.suite_combo.setMinimumWidth(320)
-        top.addWidget(self.suite_combo)
+        # Wrapping row: at 1024 px the Apply button goes to a second line, never clipped.
+        top = FlowLayout()
+        picker = QWidget()
+        pl = QHBoxLayout(picker)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(QLabel("Suite:"))
+        self.suite_combo = shrinkable_combo(QComboBox(), chars=20)
+        pl.addWidget(self.suite_combo, 1)
+        picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        picker.setMaximumWidth(480)
         self.queue_btn = QPushButton("Rebuild queue")
-        top.addWidget(self.queue_btn)
-        top.addStretch(1)
+        top.add(picker, self.queue_btn)
         self.apply_btn = QPushButton("Apply confirmed decisions → new version…")
         self.apply_btn.setObjectName("primary")
-        top.addWidget(self.apply_btn)
+        top.add(self.apply_btn, right=True)
         lay.addLayout(top)
 
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.setChildrenCollapsible(False)
         self.queue_table = make_table(("#", "Item", "Key", "Score", "Models", "Reviews", "Why"),
                                       stretch=6)
-        split.addWidget(self.queue_table)
+        self.queue_filter = TableFilter(self.queue_table, switches=review_filters.SWITCHES,
+                                        flags_of=review_filters.queue_flags(self),
+                                        placeholder="Search the queue…")
+        queue_col = QWidget()
+        ql = QVBoxLayout(queue_col)
+        ql.setContentsMargins(0, 0, 0, 0)
+        ql.addWidget(self.queue_filter)
+        ql.addWidget(self.queue_table, 1)
+        self.queue_note = muted_label("")
+        self.queue_note.setWordWrap(True)
+        ql.addWidget(self.queue_note)
+        queue_col.setMinimumWidth(260)
+        split.addWidget(queue_col)
 
         right = QTabWidget()
         self.item_browser = QTextBrowser()
@@ -103,38 +122,40 @@ class ReviewPage(QWidget):
         self.role = QLineEdit()
         self.role.setPlaceholderText("e.g. consultant radiologist")
         self.decision = QComboBox()
-        for k in PAYLOAD_TEMPLATES:
+        for k in DECISIONS:
             self.decision.addItem(k.replace("_", " "), k)
         self.decision_help = muted_label(DECISION_HELP["keep"])
-        self.payload = QLineEdit()
-        self.payload.setPlaceholderText("JSON fields of the change (none for keep / retire)")
+        self.change = ChangeEditor()
         self.rationale = QPlainTextEdit()
         self.rationale.setPlaceholderText("Required: why, with the clinical source.")
         self.rationale.setMaximumHeight(70)
-        row = QHBoxLayout()
+        row = FlowLayout()
         self.decide_btn = QPushButton("Record decision")
         self.decide_btn.setObjectName("primary")
         self.confirm_btn = QPushButton("Confirm selected (2nd reviewer)")
         self.reject_btn = QPushButton("Reject selected")
-        row.addWidget(self.decide_btn)
-        row.addStretch(1)
-        row.addWidget(self.confirm_btn)
-        row.addWidget(self.reject_btn)
+        row.add(self.decide_btn)
+        row.add(self.confirm_btn, self.reject_btn, right=True)
         form.addRow("Reviewer:", self.reviewer)
         form.addRow("Role:", self.role)
         form.addRow("Decision:", self.decision)
         form.addRow("", self.decision_help)
-        form.addRow("Change:", self.payload)
+        form.addRow("Change:", self.change)
         form.addRow("Rationale:", self.rationale)
         form.addRow(row)
 
-        right_col = QWidget()
-        rl = QVBoxLayout(right_col)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(right, 3)
-        rl.addWidget(form_box, 2)
+        # Item view above, decision form below, the boundary draggable; the form scrolls
+        # when the window is short rather than squashing its fields together.
+        right_col = QSplitter(Qt.Orientation.Vertical)
+        right_col.setChildrenCollapsible(False)
+        right_col.addWidget(right)
+        right_col.addWidget(scroll_area(form_box))
+        right_col.setStretchFactor(0, 3)
+        right_col.setStretchFactor(1, 2)
         split.addWidget(right_col)
-        split.setSizes([600, 680])
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 5)
+        split.setSizes([560, 700])
         lay.addWidget(split, 1)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
@@ -176,7 +197,7 @@ class ReviewPage(QWidget):
                 self.suite_combo.setCurrentIndex(i)
 
     def build_queue(self):
-        from engine.stewardship.triage import triage_queue
+        from engine.stewardship.triage import position_biases, triage_queue
 
         self.suite = self._suites.get(self.suite_combo.currentData())
         if self.suite is None:
@@ -185,14 +206,19 @@ class ReviewPage(QWidget):
         store, suite = self.ctx.store, self.suite
         self.progress.busy(f"Triaging {suite.id} {suite.version} from stored runs…")
         return self.ctx.runner.submit(
-            "Review queue", lambda progress, cancel: triage_queue(store, suite, limit=50),
-            on_success=lambda q, key=self.suite_combo.currentData(): self._show_queue(key, q),
+            "Review queue", lambda progress, cancel: (triage_queue(store, suite, limit=50),
+                                                      position_biases(store, suite)),
+            on_success=lambda r, key=self.suite_combo.currentData(): self._show_queue(key, *r),
             on_failure=self._failed)
 
-    def _show_queue(self, key: str, queue: list) -> None:
+    def _show_queue(self, key: str, queue: list, biases: list | None = None) -> None:
+        from engine.stewardship.triage import explain_score
+
         if key != self.suite_combo.currentData():
             return
         self.queue = queue
+        self.biases = list(biases or [])
+        self._explain_queue()
         contested = sum(1 for e in queue if not e.audit_sample)
         self.progress.idle(f"{contested} contested item(s), {len(queue) - contested} in the "
                            f"random audit sample.")
@@ -207,6 +233,7 @@ class ReviewPage(QWidget):
         for r, e in enumerate(queue):
             self.queue_table.item(r, 6).setToolTip(
                 "\n".join(f"{s.kind} ({s.strength:.2f}): {s.explanation}" for s in e.signals)
+                + (f"\n{explain_score(e.signals)}" if e.signals else "")
                 or "random audit sample")
         self._show_decisions()
         if rows:
@@ -215,8 +242,36 @@ class ReviewPage(QWidget):
             self.item_browser.setHtml("<p>No stored answers for this suite yet: run it first, "
                                       "then the contested items appear here.</p>")
 
+    def _explain_queue(self) -> None:
+        """How the score is made and which position biases were discounted, in a line; the
+        full rules in its tooltip."""
+        from engine.stewardship.triage import CONTESTED_AT, queue_explanation
+
+        found = ("; ".join(f"{b.model} picks {b.letter} on {b.share:.0%} of its answers "
+                           f"({b.letter} is the key on {b.key_share:.0%})" for b in self.biases)
+                 or "none")
+        self.queue_note.setText(
+            f"Score: independent signals combined, 1 − (1 − s1)(1 − s2)…; contested from "
+            f"{CONTESTED_AT:.2f}. Position bias discounted (a model's answers on its "
+            f"dominant letter do not count against a key): {found}.")
+        self.queue_note.setToolTip(queue_explanation(self.biases))
+
+    def _bias_note(self, view) -> str:
+        """Which stored answers to this item were set aside as a model's habit."""
+        if getattr(view, "kind", None) != "mcq":
+            return ""
+        key = view.item.get("answer")
+        habit = {(b.run_id, b.model): b for b in self.biases}
+        set_aside = sorted({f"{a.model} ({a.chosen})" for a in view.answers
+                            if a.chosen and a.chosen != key
+                            and (b := habit.get((a.run_id, a.model))) and b.letter == a.chosen})
+        if not set_aside:
+            return ""
+        return (f"<p><i>Not counted against the key (the model's dominant letter): "
+                f"{html.escape(', '.join(set_aside))}.</i></p>")
+
     def _open_selected(self) -> None:
-        from engine.stewardship.triage import item_view
+        from engine.stewardship.triage import explain_score, item_view
 
         item_id = selected_key(self.queue_table)
         if self.suite is None or item_id is None:
@@ -228,6 +283,7 @@ class ReviewPage(QWidget):
             return
         self.view = view
         item = self.suite.item(item_id)
+        self.change.set_item(item)
         chosen: dict[str, list[str]] = {}
         for a in view.answers:
             if a.chosen:
@@ -244,8 +300,10 @@ class ReviewPage(QWidget):
             for a in view.answers)
         self.item_browser.setHtml(
             item_html(item, notes)
-            + (f"<p><b>Why it is in the queue</b></p><ul>{signals}</ul>" if signals else
+            + (f"<p><b>Why it is in the queue</b></p><ul>{signals}</ul>"
+               f"<p>{html.escape(explain_score(view.signals))}</p>" if signals else
                "<p><i>Audit sample: no contention signal.</i></p>")
+            + self._bias_note(view)
             + f"<p><b>Stored answers</b> ({len(view.answers)})</p><table cellpadding=3>"
               f"<tr><th align=left>Model</th><th align=left>Condition</th><th align=left>Answer"
               f"</th><th align=left>Confidence</th><th></th><th align=left>Labels</th></tr>"
@@ -266,31 +324,23 @@ class ReviewPage(QWidget):
     def _decision_changed(self) -> None:
         kind = self.decision.currentData()
         self.decision_help.setText(DECISION_HELP.get(kind, ""))
-        self.payload.setText(PAYLOAD_TEMPLATES.get(kind, ""))
-        self.payload.setEnabled(kind not in ("keep", "retire"))
+        self.change.set_decision(kind)
 
     # -- decisions ----------------------------------------------------------
     def record_decision(self):
-        from engine.errors import SafeVetError
         from engine.stewardship.review import ReviewPolicy, decide
 
         item_id = selected_key(self.queue_table)
         if self.suite is None or item_id is None:
             show_error(self, "Record decision", "Select an item in the queue first.")
             return None
-        text = self.payload.text().strip()
-        try:
-            payload = json.loads(text) if text else {}
-        except ValueError as exc:
-            show_error(self, "Record decision", f"The change is not valid JSON: {exc}")
-            return None
         store, suite, ws = self.ctx.store, self.suite, self.ctx.ws
         reviewer, role = self.reviewer.text(), self.role.text()
         kind, rationale = self.decision.currentData(), self.rationale.toPlainText()
+        self.change.set_decision(kind)
+        payload = self.change.payload()
 
         def work(progress, cancel):
-            if not isinstance(payload, dict):
-                raise SafeVetError("the change must be a JSON object, e.g. {\"answer\": \"B\"}")
             return decide(store, suite, item_id, reviewer, role, kind, payload, rationale,
                           policy=ReviewPolicy.load(ws.home))
         return self.ctx.runner.submit(
@@ -300,6 +350,8 @@ class ReviewPage(QWidget):
         note = " — waits for a second reviewer" if d.status == "proposed" else ""
         self.progress.idle(f"Decision #{d.id} on {d.item_id} recorded ({d.status}){note}.")
         self.rationale.clear()
+        if self.suite is not None and self.view is not None:  # the form shows the item as is
+            self.change.set_item(self.suite.item(self.view.item["id"]))
         self._show_decisions()
         self.right_tabs.setCurrentIndex(1)
 

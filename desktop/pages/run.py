@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
-                               QSplitter, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from desktop.context import AppContext
 from desktop.widgets.common import (DASH, duration, make_table, muted_label, page_header, pct,
-                                    show_error)
+                                    row_of_key, scroll_area, show_error, shrinkable_combo)
+from desktop.widgets.elided import ElidedLabel
+from desktop.widgets.tables import Cell, make_item, resume_sorting, suspend_sorting
 from engine.conditions import registry
 from engine.events import ProgressEvent
 
@@ -33,6 +35,8 @@ CELL_TIPS = {4: "Share of answered MCQs whose chosen option is the key (so far)"
                 "confidence ≥ τ",
              7: "Calls that failed and were stored as error rows"}
 RESUMABLE = ("interrupted", "running", "planned", "failed")
+IDLE_FORMAT = "no run"                     # not "0 / 1 calls (0%)": nothing is planned yet
+RUN_FORMAT = "%v / %m calls (%p%)"
 
 
 @dataclass
@@ -74,8 +78,8 @@ class RunPage(QWidget):
         self.task = None
         self.run_id: str | None = None
         self.cells: dict[tuple[str, str], CellState] = {}
-        self.cell_rows: dict[tuple[str, str], int] = {}
         self.last_outcome = None
+        self._corpus_chosen = False   # until the user picks one, default to the first corpus
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 12)
@@ -87,7 +91,8 @@ class RunPage(QWidget):
         lay.addWidget(split, 1)
         split.addWidget(self._build_config())
         split.addWidget(self._build_monitor())
-        split.setSizes([370, 910])
+        split.setStretchFactor(1, 1)
+        split.setSizes([360, 920])
         split.setChildrenCollapsible(False)
 
         ctx.models_changed.connect(self.refresh)
@@ -103,18 +108,21 @@ class RunPage(QWidget):
         inner = QWidget()
         col = QVBoxLayout(inner)
         col.setContentsMargins(0, 0, 8, 0)
+        col.setSpacing(4)
 
         box = QGroupBox("Candidate models")
         b = QVBoxLayout(box)
         self.models_list = QListWidget()
-        self.models_list.setMaximumHeight(96)
+        self.models_list.setMaximumHeight(84)
+        self.models_list.setMinimumHeight(52)
         b.addWidget(self.models_list)
         col.addWidget(box)
 
         box = QGroupBox("Suites")
         b = QVBoxLayout(box)
         self.suites_list = QListWidget()
-        self.suites_list.setMaximumHeight(96)
+        self.suites_list.setMaximumHeight(84)
+        self.suites_list.setMinimumHeight(52)
         b.addWidget(self.suites_list)
         col.addWidget(box)
 
@@ -142,15 +150,16 @@ class RunPage(QWidget):
         self.profile.currentIndexChanged.connect(self._show_profile)
         self._show_profile()
         form.addRow("Profile:", self.profile)
-        form.addRow(self.profile_desc)
-        self.corpus = QComboBox()
+        self.corpus = shrinkable_combo(QComboBox(), chars=18)
+        self.corpus.activated.connect(lambda _: setattr(self, "_corpus_chosen", True))
         form.addRow("Corpus:", self.corpus)
         self.operator = QLineEdit()
         self.operator.setPlaceholderText("default: login name")
         form.addRow("Operator:", self.operator)
+        # The long profile text goes last, so it never pushes Corpus below the fold.
+        form.addRow(self.profile_desc)
         col.addWidget(box)
 
-        row = QHBoxLayout()
         self.start_btn = QPushButton("Start run")
         self.start_btn.setObjectName("primary")
         self.start_btn.setShortcut("Ctrl+R")
@@ -159,13 +168,10 @@ class RunPage(QWidget):
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.setToolTip("Stop after the call in flight (Esc)")
         self.cancel_btn.setShortcut("Esc")
-        row.addWidget(self.start_btn)
-        row.addWidget(self.cancel_btn)
-        col.addLayout(row)
 
         box = QGroupBox("Resume an interrupted run")
         b = QHBoxLayout(box)
-        self.resume_combo = QComboBox()
+        self.resume_combo = shrinkable_combo(QComboBox(), chars=16)
         self.resume_btn = QPushButton("Resume")
         b.addWidget(self.resume_combo, 1)
         b.addWidget(self.resume_btn)
@@ -176,20 +182,25 @@ class RunPage(QWidget):
         self.cancel_btn.clicked.connect(self.cancel_run)
         self.resume_btn.clicked.connect(self.resume_selected)
 
-        scroll = QScrollArea()
-        scroll.setWidget(inner)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(360)
-        return scroll
+        # The choices scroll; Start and Cancel stay pinned under them, always on screen.
+        column = QWidget()
+        v = QVBoxLayout(column)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.addWidget(scroll_area(inner), 1)
+        actions = QHBoxLayout()
+        actions.setContentsMargins(0, 6, 8, 0)
+        actions.addWidget(self.start_btn, 1)
+        actions.addWidget(self.cancel_btn)
+        v.addLayout(actions)
+        column.setMinimumWidth(340)
+        return column
 
     def _build_monitor(self) -> QWidget:
         w = QWidget()
         col = QVBoxLayout(w)
         col.setContentsMargins(8, 0, 0, 0)
         top = QHBoxLayout()
-        self.run_label = QLabel("No run started in this session.")
+        self.run_label = ElidedLabel("No run started in this session.")
         self.run_label.setStyleSheet("font-weight: 600; font-size: 14px;")
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.results_btn = QPushButton("Show results")
@@ -199,22 +210,18 @@ class RunPage(QWidget):
         top.addWidget(self.results_btn)
         col.addLayout(top)
         self.overall = QProgressBar()
-        self.overall.setRange(0, 1)
-        self.overall.setValue(0)
-        self.overall.setFormat("%v / %m calls (%p%)")
         self.overall.setMinimumHeight(24)
+        self._idle_bar()
         col.addWidget(self.overall)
         self.status = QLabel("")
         self.status.setObjectName("muted")
+        self.status.setWordWrap(True)   # a failure message must not widen the page
         col.addWidget(self.status)
-        self.current = QLabel("")
+        self.current = ElidedLabel("")
         self.current.setObjectName("muted")
         col.addWidget(self.current)
-        self.cell_table = make_table(CELL_COLUMNS, stretch=None)
-        header = self.cell_table.horizontalHeader()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(2, header.ResizeMode.Fixed)
-        self.cell_table.setColumnWidth(2, 130)
+        # Progress (the bar) takes the width the figures leave.
+        self.cell_table = make_table(CELL_COLUMNS, stretch=2)
         for index, tip in CELL_TIPS.items():
             self.cell_table.horizontalHeaderItem(index).setToolTip(tip)
         col.addWidget(self.cell_table, 3)
@@ -231,6 +238,12 @@ class RunPage(QWidget):
 
         prof = PROFILES.get(self.profile.currentData())
         self.profile_desc.setText(prof.description if prof else "")
+
+    def _idle_bar(self) -> None:
+        """Nothing planned: an empty bar that says so."""
+        self.overall.setRange(0, 1)
+        self.overall.setValue(0)
+        self.overall.setFormat(IDLE_FORMAT)
 
     # -- workspace lists ----------------------------------------------------
     def refresh(self) -> None:
@@ -259,6 +272,8 @@ class RunPage(QWidget):
         except Exception:
             pass
         idx = self.corpus.findData(current)
+        if current is None and not self._corpus_chosen and self.corpus.count() > 1:
+            idx = 1   # the workspace has a corpus: offer it rather than "none"
         self.corpus.setCurrentIndex(idx if idx >= 0 else 0)
         self._refresh_resumable()
 
@@ -318,6 +333,7 @@ class RunPage(QWidget):
         if profile is not None and self.profile.findData(profile) >= 0:
             self.profile.setCurrentIndex(self.profile.findData(profile))
         if corpus is not None:
+            self._corpus_chosen = True
             self.corpus.setCurrentIndex(max(0, self.corpus.findData(corpus)))
 
     def _refresh_resumable(self) -> None:
@@ -379,9 +395,9 @@ class RunPage(QWidget):
 
         self.last_outcome = None
         self.cells.clear()
-        self.cell_rows.clear()
         self.cell_table.setRowCount(0)
         self.log.clear()
+        self.overall.setFormat("planning…")
         self.overall.setRange(0, 0)
         self.status.setText(message)
         self.current.setText("")
@@ -438,21 +454,28 @@ class RunPage(QWidget):
         self.run_label.setText(f"Run {run_id}")
         total = sum(totals.values())
         stored = sum(done.values())
+        self.overall.setFormat(RUN_FORMAT)
         self.overall.setRange(0, max(1, total))
         self.overall.setValue(stored)
         self.status.setText(f"{stored} of {total} calls already stored" if stored else
                             f"{total} calls planned")
-        self.cell_table.setRowCount(len(totals))
+        table = self.cell_table
+        suspend_sorting(table)
+        table.setRowCount(len(totals))
         for row, key in enumerate(sorted(totals, key=lambda k: (k[0], registry.order(k[1])))):
             state = CellState(total=totals[key], done=done.get(key, 0))
             self.cells[key] = state
-            self.cell_rows[key] = row
-            self.cell_table.setItem(row, 0, QTableWidgetItem(key[0]))
-            self.cell_table.setItem(row, 1, QTableWidgetItem(registry.label(key[1], "desktop")))
+            first = make_item(key[0])
+            first.setData(Qt.ItemDataRole.UserRole, key)   # rows move when the user sorts
+            table.setItem(row, 0, first)
+            table.setItem(row, 1, make_item(Cell(registry.label(key[1], "desktop"),
+                                                 sort=registry.order(key[1]))))
             bar = QProgressBar()
             bar.setRange(0, max(1, state.total))
             bar.setValue(state.done)
-            self.cell_table.setCellWidget(row, 2, bar)
+            table.setCellWidget(row, 2, bar)
+        resume_sorting(table)
+        for key in self.cells:
             self._paint_cell(key)
 
     def _on_call(self, ev: ProgressEvent) -> None:
@@ -479,17 +502,25 @@ class RunPage(QWidget):
             self.log.appendPlainText(f"error on {d.get('item')}: {d.get('error')}")
 
     def _paint_cell(self, key: tuple[str, str]) -> None:
-        row = self.cell_rows[key]
-        state = self.cells[key]
-        bar = self.cell_table.cellWidget(row, 2)
+        table = self.cell_table
+        row = row_of_key(table, key)
+        state = self.cells.get(key)
+        if row < 0 or state is None:
+            return
+        bar = table.cellWidget(row, 2)
         if isinstance(bar, QProgressBar):
             bar.setValue(min(state.done, state.total))
         live = state.live or {}
-        values = [f"{state.done} / {state.total}", pct(live.get("accuracy")),
-                  pct(live.get("high_risk_error_rate")), pct(live.get("dangerous_overconfidence")),
+        share = state.done / state.total if state.total else 0.0
+        values = [Cell("", sort=share), Cell(f"{state.done} / {state.total}", sort=share),
+                  pct(live.get("accuracy")), pct(live.get("high_risk_error_rate")),
+                  pct(live.get("dangerous_overconfidence")),
                   str(state.errors) if state.errors else DASH]
-        for col, text in enumerate(values, start=3):
-            self.cell_table.setItem(row, col, QTableWidgetItem(text))
+        # Positions hold while one row is written; a user's sort is re-applied afterwards.
+        suspend_sorting(table)
+        for col, value in enumerate(values, start=2):
+            table.setItem(row, col, make_item(value))
+        resume_sorting(table)
 
     def _finished(self, outcome) -> None:
         self.last_outcome = outcome
@@ -505,6 +536,8 @@ class RunPage(QWidget):
         else:
             self.status.setText(f"{outcome.status.capitalize()}: {outcome.done} of "
                                 f"{outcome.total} calls stored. Resume continues from here.")
+        if outcome.status != "completed":
+            self.current.setText("")   # nothing is "Now:" any more
         self.log.appendPlainText(f"run {outcome.run_id}: {outcome.status}")
         self.results_btn.setEnabled(outcome.done > 0)
 
@@ -516,7 +549,8 @@ class RunPage(QWidget):
         self.task = None
         self._set_running(False)
         if self.overall.maximum() == 0:
-            self.overall.setRange(0, 1)
+            self._idle_bar()   # stopped before a plan: still no run, not a busy bar
+        self.current.setText("")
         self.ctx.notify_runs()
 
     @property

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter,
+                               QHBoxLayout, QLineEdit, QPushButton, QSplitter,
                                QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop.context import AppContext
 from desktop.widgets.common import (ProgressLine, fill_table, make_table, muted_label,
                                     page_header, selected_key, show_error)
+from desktop.widgets.elided import ElidedLabel
 from desktop.widgets.item_view import item_html
 
 
@@ -150,10 +151,11 @@ class SuitesPage(QWidget):
         self.import_btn.setObjectName("primary")
         self.import_btn.clicked.connect(self.import_suite_dialog)
         buttons.addWidget(self.import_btn)
-        buttons.addStretch(1)
-        self.suite_info = QLabel("")
+        buttons.addSpacing(12)
+        # Elided: a suite's name, licence and hash are longer than a narrow window.
+        self.suite_info = ElidedLabel("", mode=Qt.TextElideMode.ElideRight)
         self.suite_info.setObjectName("muted")
-        buttons.addWidget(self.suite_info)
+        buttons.addWidget(self.suite_info, 1)
         lay.addLayout(buttons)
         split = QSplitter(Qt.Orientation.Horizontal)
         self.suites_table = make_table(("Suite", "Version", "Items", "MCQ", "Open", "Status"),
@@ -164,7 +166,9 @@ class SuitesPage(QWidget):
         split.addWidget(self.suites_table)
         split.addWidget(self.items_table)
         split.addWidget(self.item_view)
-        split.setSizes([500, 270, 560])
+        split.setSizes([420, 300, 560])
+        split.setChildrenCollapsible(False)
+        self.item_view.setMinimumWidth(240)   # the item itself never becomes a sliver
         lay.addWidget(split, 1)
         self.suites_table.itemSelectionChanged.connect(self._show_items)
         self.items_table.itemSelectionChanged.connect(self._show_item)

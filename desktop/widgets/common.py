@@ -1,6 +1,8 @@
 """Small shared pieces: page headers, read-only tables, number formats, dialogs.
 
-The number formats are engine.number_format's, bound to the desktop style, so
+Tables are sortable (numbers as numbers, see desktop.widgets.tables), size their
+columns to what they hold, and keep the engine's row order until a header is
+clicked. The number formats are engine.number_format's, bound to the desktop style, so
 every page writes a rate and its interval by the same rules as the CLI and the
 report (percent, one decimal, interval in brackets).
 """
@@ -11,11 +13,13 @@ from typing import Any, Iterable, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QProgressBar, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QMessageBox,
+                               QProgressBar, QScrollArea, QTableWidget, QVBoxLayout, QWidget)
 
-from desktop.style import DANGER, MUTED
+from desktop.style import theme
+from desktop.widgets.elided import ElidedLabel
+from desktop.widgets.tables import (FLAGS_ROLE, Cell, ColumnFitter, enable_sorting, fit_columns,
+                                    make_item, resume_sorting, suspend_sorting)
 from engine.events import ProgressEvent
 from engine.number_format import DESKTOP, clock, percent, points, rate, scalar, score
 
@@ -65,8 +69,14 @@ def page_header(title: str, subtitle: str) -> QWidget:
     return w
 
 
-def make_table(headers: Sequence[str], stretch: int | None = None) -> QTableWidget:
-    """A read-only, row-selecting, sortable table that keyboard users can walk."""
+def make_table(headers: Sequence[str], stretch: int | None = None,
+               sortable: bool = True) -> QTableWidget:
+    """A read-only, row-selecting, sortable table that keyboard users can walk.
+
+    `stretch` is the main text column: it takes the width the others leave (a table of
+    figures has none and keeps its spare room empty). Long texts elide in the middle and
+    carry a tooltip.
+    """
     t = QTableWidget(0, len(headers))
     t.setHorizontalHeaderLabels(list(headers))
     t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -75,22 +85,26 @@ def make_table(headers: Sequence[str], stretch: int | None = None) -> QTableWidg
     t.setAlternatingRowColors(True)
     t.verticalHeader().setVisible(False)
     t.setWordWrap(False)
+    t.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     t.setTabKeyNavigation(False)
-    header = t.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    if stretch is not None:
-        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
-    else:
-        header.setStretchLastSection(True)
+    t.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    t.horizontalHeader().setStretchLastSection(False)
+    t.horizontalHeader().setHighlightSections(False)
+    ColumnFitter(t, stretch)
+    if sortable:
+        enable_sorting(t)
     return t
 
 
 def fill_table(table: QTableWidget, rows: Iterable[Sequence[Any]],
-               danger_cols: Iterable[int] = (), keys: Sequence[Any] | None = None) -> None:
-    """Replace a table's rows; `keys` are stored on column 0 (UserRole) for lookups."""
+               danger_cols: Iterable[int] = (), keys: Sequence[Any] | None = None,
+               flags: Sequence[Iterable[str]] | None = None) -> None:
+    """Replace a table's rows; `keys` are stored on column 0 (UserRole) for lookups and
+    `flags` (per row) on column 0 for a TableFilter. A value may be a Cell (sort key,
+    colour, tooltip). Rows are placed in the given order, then re-sorted if the user has
+    sorted the table."""
     rows = list(rows)
-    sorting = table.isSortingEnabled()
-    table.setSortingEnabled(False)
+    suspend_sorting(table)
     # Drop the old selection silently: detail views must not look up old keys mid-refill,
     # and selecting row 0 afterwards must count as a change.
     table.blockSignals(True)
@@ -98,16 +112,30 @@ def fill_table(table: QTableWidget, rows: Iterable[Sequence[Any]],
     table.setCurrentItem(None)
     table.setRowCount(len(rows))
     danger = set(danger_cols)
+    danger_color = QColor(theme().danger)
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
-            item = QTableWidgetItem(DASH if value is None else str(value))
-            if c in danger and value not in (None, DASH, "", "0", 0):
-                item.setForeground(QColor(DANGER))
+            item = make_item(value)
+            plain = value.text if isinstance(value, Cell) else value
+            if c in danger and plain not in (None, DASH, "", "0", 0):
+                item.setForeground(danger_color)
             if c == 0 and keys is not None:
                 item.setData(Qt.ItemDataRole.UserRole, keys[r])
+            if c == 0 and flags is not None:
+                item.setData(FLAGS_ROLE, sorted(set(flags[r])))
             table.setItem(r, c, item)
     table.blockSignals(False)
-    table.setSortingEnabled(sorting)
+    resume_sorting(table)
+    fit_columns(table)
+
+
+def row_of_key(table: QTableWidget, key: Any) -> int:
+    """The row whose column-0 key is `key` (rows move when the user sorts), else -1."""
+    for r in range(table.rowCount()):
+        item = table.item(r, 0)
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) == key:
+            return r
+    return -1
 
 
 def selected_key(table: QTableWidget) -> Any:
@@ -126,7 +154,8 @@ class ProgressLine(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(320)
-        self.label = QLabel("")
+        # Elided: a long path in a message must not widen the page past the window.
+        self.label = ElidedLabel("")
         self.label.setObjectName("muted")
         lay.addWidget(self.bar)
         lay.addWidget(self.label, 1)
@@ -154,7 +183,26 @@ class ProgressLine(QWidget):
 
 def muted_label(text: str) -> QLabel:
     lab = QLabel(text)
-    lab.setObjectName("muted")
+    lab.setObjectName("muted")   # the stylesheet colours it for the light or dark theme
     lab.setWordWrap(True)
-    lab.setStyleSheet(f"color: {MUTED};")
     return lab
+
+
+def shrinkable_combo(combo: QComboBox, chars: int = 24) -> QComboBox:
+    """Let a combo box be narrower than its longest entry (a run id with its models is
+    wider than a 1024 px window's share); the full entry is its tooltip."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(chars)
+    combo.currentTextChanged.connect(combo.setToolTip)
+    return combo
+
+
+def scroll_area(body: QWidget, horizontal: bool = False) -> QScrollArea:
+    """Content taller than the window scrolls instead of squashing controls together."""
+    area = QScrollArea()
+    area.setWidget(body)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    if not horizontal:
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area

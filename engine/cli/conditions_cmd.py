@@ -7,28 +7,47 @@ grep and a log file.
 """
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 
 import typer
+
+from engine.cli.json_output import JSON_OPTION, emit_json
 
 
 def register(app: typer.Typer) -> None:
     app.command("conditions")(conditions)
 
 
-def conditions(as_json: bool = typer.Option(False, "--json", help="Print as JSON")) -> None:
+@dataclass(frozen=True)
+class ConditionRecord:
+    """A condition as `conditions --json` prints it: what a run's --conditions accepts."""
+
+    name: str
+    label: str
+    needs_corpus: bool
+    open_items: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RubricRecord:
+    """A judge rubric as `conditions --json` prints it: what judge --rubric accepts."""
+
+    name: str
+    description: str
+
+
+def conditions(as_json: bool = JSON_OPTION) -> None:
     """List the deployment conditions (for run --conditions) and the judge rubrics
     (for judge --rubric)."""
     from engine.conditions import registry
     from engine.judges.model_judge import rubrics
 
     if as_json:
-        typer.echo(json.dumps({
-            "conditions": [{"name": c.name, "label": c.label, "needs_corpus": c.needs_corpus,
-                            "open_items": c.open_items.value, "description": c.description}
-                           for c in registry.REGISTRY],
-            "rubrics": [{"name": r.name, "description": r.description} for r in rubrics()],
-        }, indent=2, ensure_ascii=False))
+        emit_json("conditions",
+                  [ConditionRecord(c.name, c.label, c.needs_corpus, c.open_items.value,
+                                   c.description) for c in registry.REGISTRY],
+                  rubrics=[RubricRecord(r.name, r.description) for r in rubrics()])
         return
     rows = registry.REGISTRY
     name_w = max(len(c.name) for c in rows)

@@ -38,7 +38,7 @@ def _printer(console: Console):
 
 def demo() -> None:
     """The main job: default models, demo corpus, full condition suite, signed PDFs."""
-    run_demo(workspace(), cli_console)
+    run_demo(workspace(create=True), cli_console)
 
 
 def run_demo(ws: Workspace, console: Console) -> None:

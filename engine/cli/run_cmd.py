@@ -9,9 +9,10 @@ from typing import Optional
 import typer
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
-from rich.table import Table
 
-from engine.cli.common import console, err_console, workspace
+from engine.cli.common import check_out_file, console, err_console, workspace
+from engine.cli.json_output import JSON_OPTION, emit_json
+from engine.cli.tables import print_table
 from engine.events import CancelToken, ProgressEvent
 from engine.judges.model_judge import rubric_names
 
@@ -125,61 +126,71 @@ def print_summary(store, run_id: str) -> None:
     """Headline tables, one per model so they stay readable in an 80-column log."""
     from functools import partial
 
+    from engine.figures import MetricParams, run_figures
     from engine.number_format import CLI, count, rate, scalar, score
-    from engine.runs.results import run_metrics
 
-    metrics = run_metrics(store, run_id, n_boot=1000)
+    run = store.get_run(run_id)
+    if run is None:
+        from engine.errors import NotFoundError
+        raise NotFoundError(f"run {run_id!r} is not in {store.path} (see `safevet runs`)")
+    params = MetricParams.of_run(run)
+    metrics = run_figures(store, run_id, params=params)
     pct = partial(rate, style=CLI)                   # '12.5 [8–17]': the header says %
     num = partial(score, style=CLI, interval=False)  # a score's point: '0.71'
 
+    from engine.cli.tables import print_table
+
     for model in sorted({c.model for c in metrics.mcq}):
-        table = Table(title=f"{model} — MCQ, % with 95% intervals (run {run_id})")
-        table.add_column("condition", no_wrap=True)
-        for header in ("n", "accuracy", "high-risk err.", "contradiction",
-                       "dangerous overconf.", "ECE"):
-            table.add_column(header)
-        for c in (c for c in metrics.mcq if c.model == model):
-            table.add_row(c.condition, count(c.n_items, style=CLI), pct(c.accuracy),
-                          pct(c.high_risk_error_rate), pct(c.contradiction_rate),
-                          pct(c.dangerous_overconfidence), scalar(c.ece, 3, style=CLI))
-        console.print(table)
+        # The model is a column too: piped output has no titles, and rows must say whose.
+        print_table(console, ["model", "condition", "n", "accuracy", "high-risk err.",
+                              "contradiction", "dangerous overconf.", "ECE"],
+                    [[c.model, c.condition, count(c.n_items, style=CLI), pct(c.accuracy),
+                      pct(c.high_risk_error_rate), pct(c.contradiction_rate),
+                      pct(c.dangerous_overconfidence), scalar(c.ece, 3, style=CLI)]
+                     for c in metrics.mcq if c.model == model],
+                    title=f"{model} — MCQ, % with 95% intervals (run {run_id})")
     if metrics.open:
-        t2 = Table(title="Open-ended safety (% with 95% intervals)")
-        t2.add_column("model", no_wrap=True)
-        for header in ("judge", "n", "refusal", "mean harm 1-5", "CARES score", "over-refusal"):
-            t2.add_column(header)
-        for o in metrics.open:
-            t2.add_row(o.model, o.judge, count(o.n_items, style=CLI), pct(o.refusal_rate),
-                       num(o.mean_harmfulness), num(o.cares_safety_score),
-                       pct(o.over_refusal_rate))
-        console.print(t2)
+        print_table(console, ["model", "judge", "n", "refusal", "mean harm 1-5", "CARES score",
+                              "over-refusal"],
+                    [[o.model, o.judge, count(o.n_items, style=CLI), pct(o.refusal_rate),
+                      num(o.mean_harmfulness), num(o.cares_safety_score),
+                      pct(o.over_refusal_rate)] for o in metrics.open],
+                    title="Open-ended safety (% with 95% intervals)")
+    console.print(f"95% percentile bootstrap intervals over items, {params.n_boot} resamples, "
+                  f"seed {params.seed}, τ {params.tau:g}: the figures the signed report and "
+                  f"the desktop show", style="dim")
 
 
-def runs() -> None:
+def runs(as_json: bool = JSON_OPTION) -> None:
     """List the runs in the workspace's results store."""
     from engine.store.db import ResultsStore
 
-    store = ResultsStore(workspace().db_path)
-    table = Table("run id", "created", "status", "profile", "models", "operator")
-    for r in store.list_runs():
-        table.add_row(r.id, r.created_at, r.status, r.profile, ", ".join(r.models), r.operator)
-    console.print(table)
+    listed = ResultsStore(workspace().db_path).list_runs()
+    if as_json:
+        emit_json("runs", listed)
+        return
+    print_table(console, ["run id", "created", "status", "profile", "models", "operator"],
+                [(r.id, r.created_at, r.status, r.profile, ", ".join(r.models), r.operator)
+                 for r in listed])
 
 
-def results(run_id: str,
+def results(run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id (see `safevet runs`)"),
             as_json: bool = typer.Option(False, "--json", help="JSON: run, metrics (and raw calls with --raw)"),
             as_csv: bool = typer.Option(False, "--csv", help="CSV: headline table (or raw calls with --raw)"),
             raw: bool = typer.Option(False, "--raw", help="Include every stored call row"),
             out: Optional[Path] = typer.Option(None, "--out", help="Write to this file")) -> None:
     """Export a run's headline tables and raw call rows."""
-    from engine.runs.results import headline_rows, raw_rows, run_metrics, to_csv, to_json
+    from engine.figures import run_figures
+    from engine.runs.results import headline_rows, raw_rows, to_csv, to_json
     from engine.store.db import ResultsStore
 
+    if out is not None:
+        check_out_file(out)  # a mistyped folder is refused before the figures are computed
     store = ResultsStore(workspace().db_path)
     if as_json:
         text = to_json(store, run_id, raw)
     elif as_csv:
-        text = to_csv(raw_rows(store, run_id) if raw else headline_rows(run_metrics(store, run_id)))
+        text = to_csv(raw_rows(store, run_id) if raw else headline_rows(run_figures(store, run_id)))
     else:
         print_summary(store, run_id)
         return

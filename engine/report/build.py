@@ -14,8 +14,8 @@ from engine.environment_info import package_versions
 from engine.errors import NotFoundError, SafeVetError
 from engine.events import ProgressCallback, emit
 from engine.report.context import ReportContext, suite_infos
-from engine.report.figures import (DEFAULT_N_BOOT, DEFAULT_SEED, MetricParams,
-                                   compute_model_metrics, load_model_suites)
+from engine.figures import (DEFAULT_N_BOOT, DEFAULT_SEED, MetricParams, run_figures,
+                            run_suites_for)
 from engine.report.keys import load_signing_identity
 from engine.report.layout import render_pdf
 from engine.report.manifest import build_manifest, manifest_bytes, manifest_sha256
@@ -89,8 +89,8 @@ def build_report(ws: Workspace, store: ResultsStore, run_id: str, model: str,
                             f"(its models: {', '.join(models) or 'none'})")
     emit(progress, STAGE, f"{model}: computing figures", done=0, total=STEPS, model=model)
     params = MetricParams(tau=run.config.settings.tau, n_boot=n_boot, seed=seed)
-    suites = load_model_suites(ws, store, run, model)
-    metrics = compute_model_metrics(ws, store, run_id, model, params, suites=suites)
+    suites = run_suites_for(store, run, ws, model)
+    metrics = run_figures(store, run_id, ws=ws, model=model, params=params, suites=suites)
     items_run = store.items_scored(run_id, model)
     emit(progress, STAGE, f"{model}: judging thresholds", done=1, total=STEPS, model=model)
     results = evaluate(metrics, model, thresholds)

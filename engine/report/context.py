@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from engine.metrics.types import RunMetrics
-from engine.report.figures import MetricParams
+from engine.figures import MetricParams
 from engine.runs.plan import RunConfig
 from engine.runs.records import ModelEnvironment, RunEnvironment, RunRecord
 from engine.report.thresholds import ThresholdResult, ThresholdSet, Verdict

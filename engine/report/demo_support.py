@@ -16,12 +16,13 @@ from typing import Callable
 from engine.errors import NotFoundError
 from engine.events import ProgressCallback
 from engine.report.build import build_report, run_models
-from engine.report.keys import create_signing_identity, passphrase_from_env
+from engine.report.keys import (DEMO_COMMON_NAME, DEMO_KEYS_SUBDIR, DEMO_ORG,
+                                create_signing_identity, passphrase_from_env)
 from engine.report.verify import VerificationResult, verify_report
 from engine.store.db import ResultsStore
 from engine.workspace import Workspace
 
-DEMO_ORG = "SafeVet demonstration (not for clinical use)"
+__all__ = ["DEMO_ORG", "DemoReport", "demo_reports"]
 
 
 @dataclass
@@ -38,11 +39,11 @@ def _signing_key(ws: Workspace, say: Callable[[str], None]) -> tuple[Path, Path,
     if passphrase and len(real) == 1:
         say(f"signing with the workspace key {real[0].name}")
         return real[0], real[0].with_suffix(".cert.pem"), passphrase
-    demo_dir = ws.keys_dir / "demo"
+    demo_dir = ws.keys_dir / DEMO_KEYS_SUBDIR
     demo_dir.mkdir(parents=True, exist_ok=True)
     passphrase = secrets.token_urlsafe(24)
     files = create_signing_identity(DEMO_ORG, demo_dir / "demo-signing.p12", passphrase,
-                                    common_name="SafeVet DEMO signing key", days=30,
+                                    common_name=DEMO_COMMON_NAME, days=30,
                                     overwrite=True)
     say(f"no institution signing key (or no $SAFEVET_KEY_PASSPHRASE): made a DEMO key "
         f"{files.p12} (self-signed, 30 days, passphrase random and never stored). "

@@ -23,6 +23,12 @@ PASSPHRASE_ENV = "SAFEVET_KEY_PASSPHRASE"
 # id-kp-documentSigning (RFC 9336): says what the certificate is for.
 DOCUMENT_SIGNING_EKU = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 MIN_PASSPHRASE_LEN = 8
+# The demo key `make demo` makes when there is no institution key. Its names are how any
+# report it signed is recognised and labelled DEMO, whichever copy of the key signed it
+# (the demo key is remade on every demo, so its fingerprint cannot be the mark).
+DEMO_ORG = "SafeVet demonstration (not for clinical use)"
+DEMO_COMMON_NAME = "SafeVet DEMO signing key"
+DEMO_KEYS_SUBDIR = "demo"
 
 
 class KeyError_(SafeVetError):
@@ -184,6 +190,11 @@ def import_key(keys_dir: str | Path, p12_path: str | Path, passphrase: str | byt
     (dest.with_suffix(".cert.pem")).write_bytes(
         identity.cert.public_bytes(serialization.Encoding.PEM))
     return dest
+
+
+def is_demo_subject(common_name: str | None, organisation: str | None) -> bool:
+    """Whether a certificate subject is the demo key's: such a signature is never clinical."""
+    return organisation == DEMO_ORG or common_name == DEMO_COMMON_NAME
 
 
 def default_key(keys_dir: str | Path) -> Path:

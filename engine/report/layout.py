@@ -17,6 +17,12 @@ from engine.report.layout_evidence import EvidenceSections
 from engine.report.layout_front import FrontSections
 
 
+# reportlab 5.1 writes no structure tree (no tagged PDF); what it does support for
+# assistive technology is set: the catalog's /Lang, the title shown instead of the
+# file name, and an outline (bookmarks) of every heading.
+REPORT_LANGUAGE = "en-GB"
+
+
 class _Builder(FrontSections, EvidenceSections, BackSections):
     """Collects flowables; one method per report section (from the mixins)."""
 
@@ -41,6 +47,7 @@ def render_pdf(ctx: ReportContext) -> bytes:
     b = _Builder(ctx, style)
     b.cover()
     b.verdict_page()
+    b.fingerprints()
     b.mcq_section()
     b.worst_case()
     b.open_section()
@@ -55,7 +62,9 @@ def render_pdf(ctx: ReportContext) -> bytes:
         buf, pagesize=style.page_size, leftMargin=style.margin, rightMargin=style.margin,
         topMargin=style.margin, bottomMargin=style.margin,
         title=f"SafeVet clinical safety audit: {ctx.model}", author=ctx.organisation or "SafeVet",
-        subject=f"run {ctx.run_id}", creator="SafeVet")
+        subject=f"run {ctx.run_id}, verdict {ctx.overall.value}", creator="SafeVet",
+        keywords=["clinical safety audit", "SafeVet", ctx.model, ctx.run_id],
+        lang=REPORT_LANGUAGE, displayDocTitle=True)
     draw = _on_page(style, ctx)
-    doc.build(b.story, onFirstPage=draw, onLaterPages=draw)
+    doc.build(b.flowables(), onFirstPage=draw, onLaterPages=draw)
     return buf.getvalue()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 
 from reportlab.lib.units import mm
-from reportlab.platypus import PageBreak, Spacer
+from reportlab.platypus import Spacer
 
 from engine.conditions import registry
 from engine.report import charts
 from engine.report.context import NOT_RECORDED
+from engine.report.flow import BoxSkip, SignatureSpot
 from engine.report.rawfigures import figure_lines
+from engine.report.signing import SIGNATURE_BOX
 from engine.report.thresholds import RULE_TEXT
 from engine.report.layout_base import PageBuilder, esc
 
@@ -17,7 +19,6 @@ from engine.report.layout_base import PageBuilder, esc
 class BackSections(PageBuilder):
     def limitations(self) -> None:
         ctx = self.ctx
-        self.add(PageBreak())
         self.h1("Limitations")
         items: list[str] = []
         status = ctx.run.status
@@ -113,7 +114,6 @@ class BackSections(PageBuilder):
 
     def appendix(self) -> None:
         ctx = self.ctx
-        self.add(PageBreak())
         self.h1("Appendix: raw-figure manifest")
         self.add(self.p(
             "Every figure of this report at full precision (value [95% CI low, high] n=items). "
@@ -163,10 +163,12 @@ class BackSections(PageBuilder):
                     [0.14, 0.12, 0.12, 0.16, 0.16, 0.30]))
 
     def signature_page(self) -> None:
+        """The last section. The visible signature is stamped at a fixed place of the last
+        page (signing.SIGNATURE_BOX); SignatureSpot and BoxSkip keep that rectangle clear,
+        so the section shares the page with the report's end when they fit around it."""
         ctx = self.ctx
-        self.add(PageBreak())
-        self.h1("Signature")
-        self.add(self.p(
+        heading = self._heading("Signature", "h1", 0)
+        body = [self.p(
             f"This report is signed with a PAdES B-B digital signature (SHA-256) by "
             f"<b>{esc(ctx.signer or NOT_RECORDED)}</b> of <b>{esc(ctx.organisation or NOT_RECORDED)}"
             f"</b>. The signature covers the whole file, including the embedded manifest; "
@@ -177,5 +179,7 @@ class BackSections(PageBuilder):
                    "signature; without the certificate installed as trusted it reports the "
                    "signer as unknown, which is expected for an institution's own key."),
             self.p(f"Run {esc(ctx.run_id)}, model {esc(ctx.model)}, overall verdict "
-                   f"{esc(ctx.overall.value)}.", "muted"))
+                   f"{esc(ctx.overall.value)}.", "muted")]
+        self.add(SignatureSpot(SIGNATURE_BOX, heading, body), heading,
+                 BoxSkip(SIGNATURE_BOX, body), *body)
 

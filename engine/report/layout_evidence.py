@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import KeepTogether, PageBreak, Spacer
+from reportlab.platypus import KeepTogether, Spacer
 
 from engine.conditions import registry
-from engine.metrics.types import McqCellMetrics
+from engine.metrics.types import Estimate, McqCellMetrics, OpenCellMetrics
 from engine.report import charts
+from engine.report.cells import Cell
 from engine.report.context import NOT_RECORDED
 from engine.report.layout_base import (QUESTION_CHARS, WORST_CASE_SHOWN, PageBuilder,
                                         esc, est_num, est_pct, num, pct, pp)
@@ -18,7 +19,6 @@ from engine.report.layout_base import (QUESTION_CHARS, WORST_CASE_SHOWN, PageBui
 class EvidenceSections(PageBuilder):
     def mcq_section(self) -> None:
         ctx = self.ctx
-        self.add(PageBreak())
         self.h1("Multiple-choice results by deployment condition")
         if not ctx.metrics.mcq:
             self.add(self.p("No multiple-choice suite was scored for this model in this run."))
@@ -79,7 +79,6 @@ class EvidenceSections(PageBuilder):
     def worst_case(self) -> None:
         ctx = self.ctx
         w = ctx.metrics.worst_case
-        self.add(PageBreak())
         self.h1("Worst-case items")
         if w is None or not w.items:
             self.add(self.p("No multiple-choice answers to rank."))
@@ -117,7 +116,6 @@ class EvidenceSections(PageBuilder):
 
     def open_section(self) -> None:
         ctx = self.ctx
-        self.add(PageBreak())
         self.h1("Open-ended safety results")
         cells = ctx.metrics.open
         if not cells:
@@ -125,23 +123,28 @@ class EvidenceSections(PageBuilder):
                             "(harmful requests, adversarial prompts and benign boundary prompts "
                             "were not assessed)."))
         else:
-            self.add(self.p("Rates with 95% bootstrap intervals. Harmfulness is the "
-                            "MedSafetyBench 1–5 scale (lower is safer); the CARES Safety Score "
-                            "is 0–1 (higher is safer)."))
+            self.add(self.p(
+                "Rates with 95% bootstrap intervals. Harmfulness is the MedSafetyBench 1–5 "
+                "scale (lower is safer); the CARES Safety Score is 0–1 (higher is safer). "
+                "Each figure has its own denominator, printed under it: refusal is over every "
+                "judged answer, mean harm and harm ≥ 4 over the harmful requests, the CARES "
+                "score over the adversarial prompts, over-refusal and safe completion over the "
+                "benign boundary prompts. So a high harm ≥ 4 share and a 100% safe-completion "
+                "rate do not contradict each other: they count different prompts."))
             self.add(self.table(
-                ["Suite / condition", "Judge", "n (no verdict)", "Refusal rate",
+                ["Suite / condition", "Judge", "Answers (no verdict)", "Refusal rate",
                  "Mean harm (1–5)", "Harm ≥ 4", "CARES score (0–1)",
-                 "Over- refusal", "Safe completion"],
-                [[f"{c.suite_id} {c.suite_version} / {charts.cond_label(c.condition)}",
-                  c.judge, f"{c.n_items} ({c.n_unparseable})", est_pct(c.refusal_rate),
-                  est_num(c.mean_harmfulness), est_pct(c.harmful_share_ge4),
-                  est_num(c.cares_safety_score),
-                  est_pct(c.over_refusal_rate or c.cares_level0_over_refusal),
-                  est_pct(c.safe_completion_rate)] for c in cells],
-                [0.16, 0.10, 0.08, 0.11, 0.11, 0.11, 0.11, 0.11, 0.11]))
+                 "Over-refusal", "Safe completion"],
+                [self._open_row(c) for c in cells],
+                [0.13, 0.09, 0.08, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]))
             methods = [(c, m) for c in cells for m in sorted(c.attack_success_by_method)]
             if methods:
                 self.h2("CARES: attack success by method")
+                self.add(self.p(
+                    "Per method over that method's adversarial prompts (harm level ≥ 1 for "
+                    "attack success); the run stores these as point values without an "
+                    "interval or a per-method count, so read them next to the CARES score "
+                    "and its n above.", "muted"))
                 self.add(self.table(
                     ["Suite / condition", "Method", "Attack success", "Safety Score"],
                     [[f"{c.suite_id} / {charts.cond_label(c.condition)}", m.replace("_", " "),
@@ -157,6 +160,21 @@ class EvidenceSections(PageBuilder):
         else:
             self.add(self.p("No judge validation was recorded for this run: the agreement of "
                             "the judge with labelled examples is unknown."))
+
+    def _rate_cell(self, e: Estimate | None, percent: bool = True, note: str = "") -> Cell:
+        """A rate and, on the line under it, the n it was measured over."""
+        return self.rate_cell(est_pct(e) if percent else est_num(e), e, note)
+
+    def _open_row(self, c: OpenCellMetrics) -> list:
+        """One open-ended cell: every rate with its own n (they count different prompts)."""
+        over, note = ((c.over_refusal_rate, "") if c.over_refusal_rate is not None else
+                      (c.cares_level0_over_refusal, " (CARES level 0)"))
+        return [f"{c.suite_id} {c.suite_version} / {charts.cond_label(c.condition)}", c.judge,
+                f"{c.n_items} ({c.n_unparseable})", self._rate_cell(c.refusal_rate),
+                self._rate_cell(c.mean_harmfulness, percent=False),
+                self._rate_cell(c.harmful_share_ge4),
+                self._rate_cell(c.cares_safety_score, percent=False),
+                self._rate_cell(over, note=note), self._rate_cell(c.safe_completion_rate)]
 
     def throughput(self) -> None:
         """The run's own meter when recorded; otherwise figures derived from stored calls."""

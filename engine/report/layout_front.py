@@ -1,27 +1,40 @@
-"""The report's first pages: the cover (identity of the evaluation) and the verdict."""
+"""The report's first pages: the verdict and its reasons, the identity of the
+evaluation, the verdict tables, then the hashes that pin down what was evaluated.
+
+Page 1 is what a committee member reads if they read nothing else, so it opens
+with the verdict and the thresholds it rests on in a sentence each (including
+those NOT ASSESSED); the 64-character hashes, which only an auditor compares,
+come after the verdict tables instead of pushing the reasons onto page 2.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.units import mm
-from reportlab.platypus import PageBreak, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 from engine.number_format import REPORT, setting
 from engine.report import charts
+from engine.report.cells import Cell
 from engine.report.context import NOT_RECORDED
+from engine.report.flow import Heading
+from engine.report.provenance import precision_text
+from engine.report.summary import (failing_sentence, not_assessed_sentence, passed_sentence,
+                                   verdict_sentence)
 from engine.report.thresholds import RULE_TEXT, ThresholdResult, Verdict
-from engine.report.layout_base import PageBuilder, compact_settings, esc, est_num, est_pct, num, pct
+from engine.report.layout_base import (PageBuilder, compact_settings, esc, est_num, est_pct, n_of,
+                                       num, pct)
 
 
 class FrontSections(PageBuilder):
     # -- sections -------------------------------------------------------------------------
     def cover(self) -> None:
         ctx = self.ctx
-        self.add(self.p("Clinical safety audit report", "title"),
-                 self.p(f"Candidate model: <b>{esc(ctx.model)}</b>", "h1"),
-                 self.p(f"Overall verdict: {self.verdict_par(ctx.overall, 'verdict').text}",
-                        "verdict"))
+        self.add(Heading("Clinical safety audit report", self.s["title"], 0,
+                         "Verdict and identity"),
+                 self.p(f"Candidate model: <b>{esc(ctx.model)}</b>", "h1"))
+        self._headline()
         if ctx.reduced_profile:
             runs = "; ".join(f"{s.id} {s.version}: {s.items_run} of {s.item_count} items"
                              + (" (demonstration suite)" if s.demonstration else "")
@@ -39,6 +52,28 @@ class FrontSections(PageBuilder):
         self._cover_identity()
         self._cover_model()
         self._cover_suites()
+
+    def _headline(self) -> None:
+        """The verdict, then what it rests on: failures with the bound and the limit,
+        then what was not assessed; one sentence each, before any table."""
+        results = self.ctx.results
+        colour = "#" + self.verdict_colour(self.ctx.overall).hexval()[2:]
+        self.add(self.p(f'<font color="{colour}">{esc(verdict_sentence(self.ctx.overall))}'
+                        f"</font>", "verdict"),
+                 self._lead_bold(failing_sentence(results)))
+        missing = not_assessed_sentence(results)
+        if missing:
+            self.add(self._lead_bold(missing))
+        passed = passed_sentence(results)
+        if passed and any(r.verdict != Verdict.PASS for r in results):
+            self.add(self.p(esc(passed) + " The verdict tables follow the identity of the "
+                            "evaluation; the rule is stated with them."))
+        self.add(Spacer(1, 2 * mm))
+
+    def _lead_bold(self, sentence: str) -> Paragraph:
+        """'It fails 3 of 18 thresholds:' in bold, the list after it in plain text."""
+        head, sep, rest = sentence.partition(": ")
+        return self.p(f"<b>{esc(head)}{esc(sep)}</b>{esc(rest)}")
 
     def _cover_identity(self) -> None:
         ctx = self.ctx
@@ -72,14 +107,12 @@ class FrontSections(PageBuilder):
             self.add(self.p(f"<i>Model manifest not available: {esc(ctx.model_manifest_note)}</i>",
                             "muted"))
         else:
+            settings = compact_settings(mm_["quantization"]) if mm_.get("quantization") else ""
             self.add(self.kv([
                 ("Source", f"{mm_.get('source')} ({mm_.get('source_kind', NOT_RECORDED)}"
                  + (f", derived from {mm_['derived_from']}" if mm_.get("derived_from") else "")
                  + ")"),
-                ("Source sha256", mm_.get("source_sha256")),
-                ("Precision", f"{mm_.get('precision')}"
-                 + (f"; quantisation {compact_settings(mm_.get('quantization'))}"
-                    if mm_.get("quantization") else "")),
+                ("Precision", precision_text(mm_, settings)),
                 ("Architecture", f"{mm_.get('architecture')} ({mm_.get('model_type', '')}), "
                  + (f"{params:,} parameters" if isinstance(params, int) else
                     f"parameters {params or NOT_RECORDED}")
@@ -87,21 +120,17 @@ class FrontSections(PageBuilder):
                 ("Export tools", ", ".join(f"{k} {v}" for k, v in
                                            (mm_.get("export_tool_versions") or {}).items())),
                 ("Imported", mm_.get("created_at")),
-            ], mono_keys=("Source sha256",)))
-            files = sorted((mm_.get("files") or {}).items())
-            if files:
-                self.add(Spacer(1, 2 * mm), self.table(["Model file", "sha256"], files,
-                                                       [0.38, 0.62], mono_cols=(1,)))
+            ]))
 
     def _cover_suites(self) -> None:
         ctx = self.ctx
         self.h2("Suites, corpus and software")
         self.add(self.table(
-            ["Suite", "Version", "Items run / in suite", "Items sha256"],
-            [[f"{s.id} — {s.name}" + (" (demonstration)" if s.demonstration else ""),
-              s.version, f"{s.items_run} / {s.item_count}", s.items_sha256]
+            ["Suite", "Name", "Version", "Items run / in suite"],
+            [[s.id, s.name + (" (demonstration)" if s.demonstration else ""),
+              s.version, f"{s.items_run} / {s.item_count}"]
              for s in ctx.suites] or [["none recorded", "", "", ""]],
-            [0.26, 0.08, 0.11, 0.55], mono_cols=(3,)))
+            [0.3, 0.44, 0.1, 0.16]))
         self.add(Spacer(1, 2 * mm))
         corpus = ctx.corpus
         if corpus:
@@ -111,8 +140,7 @@ class FrontSections(PageBuilder):
                  f" documents, {corpus.get('chunk_count')} chunks, store "
                  f"{corpus.get('store', 'chromadb')}, updated {corpus.get('updated_at')}"),
                 ("Embedder", f"{emb.get('name', NOT_RECORDED)}"
-                 + (f", {emb['dimensions']} dimensions" if emb.get("dimensions") else "")
-                 + (f", model sha256 {emb['model_sha256']}" if emb.get("model_sha256") else "")),
+                 + (f", {emb['dimensions']} dimensions" if emb.get("dimensions") else "")),
             ]))
         else:
             self.add(self.kv([("Retrieval corpus", ctx.corpus_note or "none used by this run")]))
@@ -130,12 +158,11 @@ class FrontSections(PageBuilder):
 
     def verdict_page(self) -> None:
         ctx = self.ctx
-        self.add(PageBreak())
         self.h1("Verdict summary")
         counts = {v: sum(1 for r in ctx.results if r.verdict == v) for v in
                   (Verdict.PASS, Verdict.FAIL, Verdict.NOT_ASSESSED)}
-        self.add(self.p(f"Overall: {self.verdict_par(ctx.overall, 'verdict').text}", "verdict"),
-                 self.p(f"{counts[Verdict.PASS]} passed, {counts[Verdict.FAIL]} failed, "
+        self.add(self.p(f"Overall: {self.verdict_par(ctx.overall, 'cellb').text}. "
+                        f"{counts[Verdict.PASS]} passed, {counts[Verdict.FAIL]} failed, "
                         f"{counts[Verdict.NOT_ASSESSED]} not assessed, of {len(ctx.results)} "
                         f"threshold checks."),
                  self.p(f"<b>Rule.</b> {esc(RULE_TEXT)}"),
@@ -154,12 +181,34 @@ class FrontSections(PageBuilder):
             rows = []
             for r in other:
                 rows.append([r.label, f"{r.suite_id} / {charts.cond_label(r.condition)}",
-                             self._limit(r), est_pct(r.estimate) if r.percent
-                             else est_num(r.estimate), self._bound(r),
+                             self._limit(r), self._measured(r), self._bound(r),
                              self.verdict_par(r.verdict)])
             self.add(self.table(["Requirement", "Suite / condition", "Limit",
                                  "Measured (95% CI)", "Bound used", "Verdict"],
                                 rows, [0.2, 0.2, 0.08, 0.19, 0.19, 0.14]))
+
+    def fingerprints(self) -> None:
+        """Every hash that pins down what was evaluated, in one place for the auditor."""
+        ctx = self.ctx
+        mm_ = ctx.model_manifest or {}
+        self.h2("Fingerprints of what was evaluated (sha256)")
+        rows: list[list[Any]] = []
+        if mm_:
+            rows.append([f"model source {mm_.get('source')}", mm_.get("source_sha256")
+                         or NOT_RECORDED])
+            rows += [[f"model file {name}", digest]
+                     for name, digest in sorted((mm_.get("files") or {}).items())]
+        rows += [[f"suite {s.id} {s.version} items", s.items_sha256] for s in ctx.suites]
+        emb = (ctx.corpus or {}).get("embedder") or {}
+        if emb.get("model_sha256"):
+            rows.append([f"embedder {emb.get('name', '')}", emb["model_sha256"]])
+        rows.append([f"thresholds file {ctx.thresholds.path}", ctx.thresholds.sha256])
+        self.add(self.table(["What", "sha256"], rows, [0.45, 0.55], mono_cols=(1,)))
+
+    def _measured(self, r: ThresholdResult) -> Cell:
+        """The figure the verdict judged, with the count it was measured over."""
+        return self.rate_cell(est_pct(r.estimate) if r.percent else est_num(r.estimate),
+                              r.estimate)
 
     @staticmethod
     def _limit(r: ThresholdResult) -> str:
@@ -185,8 +234,9 @@ class FrontSections(PageBuilder):
             cells.setdefault((r.suite_id, r.condition), {})[r.key] = r
         rows = []
         for (suite_id, cond), by_key in cells.items():
-            row: list[Any] = [self.p(f"<b>{esc(charts.cond_label(cond))}</b><br/>{esc(suite_id)}",
-                                     "cell")]
+            n = next((n_of(r.estimate) for r in by_key.values() if n_of(r.estimate)), "")
+            row: list[Any] = [self.p(f"<b>{esc(charts.cond_label(cond))}</b><br/>{esc(suite_id)}"
+                                     + (f"<br/>{esc(n)} items" if n else ""), "cell")]
             for key in keys:
                 r = by_key.get(key)
                 if r is None:

@@ -3,23 +3,81 @@
 A committee member runs this before relying on a report. Tampered input must
 yield a clear "not valid" answer, never a crash, so parsing failures of the
 untrusted file are caught and reported as failures.
+
+Every check ends in one `VerifyOutcome`, worded once here for the CLI and the
+desktop alike, because "the file was changed" and "signed by someone you did
+not choose to trust" call for different actions and must never read the same.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from engine.metrics.types import DEFAULT_TAU
 from engine.errors import SafeVetError
 from engine.report.cms_shape import cms_shape_problems
 from engine.report.signing import MANIFEST_NAME
+from engine.report.trust import CertIdentity, cert_identity, load_trust_cert
 from engine.workspace import Workspace
+
+__all__ = ["VerificationResult", "VerifyOutcome", "extract_manifest", "load_trust_cert",
+           "verify_report"]
+
+# pyhanko logs every failed trust check as a warning with the certvalidator traceback
+# before it returns the verdict we report, and pypdf warns about every damaged file we
+# already report as a problem; those are answers, not crashes, and must not reach the
+# terminal or the desktop log as tracebacks.
+_QUIET_LOGGERS = ("pyhanko", "pyhanko_certvalidator", "pypdf")
+
+
+class VerifyOutcome(str, Enum):
+    """What a check of one report comes to; only TRUSTED means "rely on it".
+
+    The first three are the answers people act on: signature valid and signer
+    trusted; intact but signed by someone you did not choose to trust (choose,
+    or ask who signed it); the bytes changed (get a fresh copy). The others
+    cover a file that is no signed SafeVet report at all, and a signed one
+    whose embedded figures are missing or no longer match the store.
+    """
+
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+    CHANGED = "changed"
+    NOT_A_REPORT = "not_a_report"
+    MANIFEST_PROBLEM = "manifest_problem"
+    FIGURES_DIFFER = "figures_differ"
+
+    @property
+    def headline(self) -> str:
+        return _HEADLINES[self]
+
+    @property
+    def verdict(self) -> str:
+        """The short word before the headline: only a trusted report is "Valid"."""
+        if self is VerifyOutcome.TRUSTED:
+            return "Valid"
+        return "Not trusted" if self is VerifyOutcome.UNTRUSTED else "NOT valid"
+
+
+_HEADLINES = {
+    VerifyOutcome.TRUSTED: "signature valid and trusted",
+    VerifyOutcome.UNTRUSTED: "signed by a certificate you have not chosen to trust",
+    VerifyOutcome.CHANGED: "the file was changed after signing",
+    VerifyOutcome.NOT_A_REPORT: "not a signed SafeVet report",
+    VerifyOutcome.MANIFEST_PROBLEM: "signed, but its embedded figures manifest is missing or "
+                                    "unreadable",
+    VerifyOutcome.FIGURES_DIFFER: "signature valid and trusted, but its figures differ from "
+                                  "the results store",
+}
 
 
 @dataclass
@@ -43,38 +101,104 @@ class VerificationResult:
     store_matches: bool | None = None     # None: no store holding the run to compare with
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    signer_cert: CertIdentity | None = None   # the certificate in the signature
+    trust_cert: CertIdentity | None = None    # the certificate it was checked against
+    trust_path: str | None = None
+    signature_altered: bool = False   # bytes the digest leaves out (CMS, padding) were edited
+    signature_unreadable: bool = False  # a signature is there but the PDF no longer parses
 
     @property
     def ok(self) -> bool:
         return (self.signatures == 1 and self.intact and self.valid and self.trusted
                 and self.covers_whole_file and self.manifest_found
-                and self.store_matches is not False and not self.problems)
+                and self.store_matches is not False and not self.problems
+                and not self.signature_altered)
+
+    @property
+    def signer_is_demo(self) -> bool:
+        """Signed with SafeVet's demo key: whatever else holds, never a clinical report."""
+        return self.signer_cert is not None and self.signer_cert.is_demo
+
+    @property
+    def outcome(self) -> VerifyOutcome:
+        """The one verdict; checked in the order a reader must hear them."""
+        if self.signatures == 0 and not self.signature_unreadable:
+            return VerifyOutcome.NOT_A_REPORT
+        if (self.signatures != 1 or self.signature_altered or not self.intact
+                or not self.valid or not self.covers_whole_file):
+            return VerifyOutcome.CHANGED
+        if not self.trusted:
+            return VerifyOutcome.UNTRUSTED
+        if not self.manifest_found:
+            return VerifyOutcome.MANIFEST_PROBLEM
+        if self.store_matches is False:
+            return VerifyOutcome.FIGURES_DIFFER
+        # Any problem not foreseen above still never earns a green tick.
+        return VerifyOutcome.TRUSTED if self.ok else VerifyOutcome.CHANGED
+
+    def signer_text(self) -> str:
+        return self.signer_cert.describe() if self.signer_cert else "an unknown signer"
+
+    def trust_text(self) -> str:
+        where = f" [{Path(self.trust_path).name}]" if self.trust_path else ""
+        return (self.trust_cert.describe() if self.trust_cert else "no certificate") + where
+
+    def explanation(self) -> str:
+        """The headline's reasons in plain words, naming the signer and the trusted cert."""
+        outcome = self.outcome
+        signer, trust = self.signer_text(), self.trust_text()
+        if outcome is VerifyOutcome.TRUSTED:
+            text = f"Signed by {signer}; checked against {trust}."
+        elif outcome is VerifyOutcome.UNTRUSTED:
+            text = self._untrusted_explanation(signer, trust)
+        elif outcome is VerifyOutcome.CHANGED:
+            by = f" of {signer}" if self.signer_cert else ""
+            text = (f"Its bytes no longer match the signature{by}: do not rely on this "
+                    f"report; ask whoever signed it for a fresh copy.")
+        elif outcome is VerifyOutcome.NOT_A_REPORT:
+            text = "The file holds no signature, or is not a readable PDF."
+        elif outcome is VerifyOutcome.MANIFEST_PROBLEM:
+            text = (f"Signed by {signer} and checked against {trust}, but the figures it "
+                    f"states cannot be checked: do not rely on them.")
+        else:
+            text = (f"Signed by {signer}; checked against {trust}; the figures recomputed "
+                    f"from the results store differ (see the problems).")
+        if self.signer_is_demo and outcome is not VerifyOutcome.NOT_A_REPORT:
+            text += " This is a DEMO signature: a demonstration report, not for clinical use."
+        return text
+
+    def _untrusted_explanation(self, signer: str, trust: str) -> str:
+        if (self.signer_cert and self.trust_cert
+                and self.signer_cert.sha256 == self.trust_cert.sha256):
+            return (f"The file is unchanged since it was signed, and its signer {signer} is "
+                    f"the certificate you trust, but that certificate does not validate now "
+                    f"(expired, or not valid for signing).")
+        return (f"The file is unchanged since it was signed, but it was signed by {signer}, "
+                f"and the certificate you trust is {trust}. Trust the signer's certificate "
+                f"only if you know it speaks for your institution.")
 
 
-def load_trust_cert(path: str | Path):
-    """The institution certificate (PEM or DER) as the only trust root."""
-    from asn1crypto import pem, x509 as asn1_x509
-
-    p = Path(path)
-    if not p.is_file():
-        raise SafeVetError(f"{p}: trust certificate not found")
-    data = p.read_bytes()
+@contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Silence the PDF libraries' logging for one check (see _QUIET_LOGGERS)."""
+    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
     try:
-        if pem.detect(data):
-            _, _, data = pem.unarmor(data)
-        cert = asn1_x509.Certificate.load(data)
-        cert.native  # force a full parse now, not halfway through validation
-    except Exception as exc:  # asn1crypto raises several types for garbage
-        raise SafeVetError(f"{p}: not an X.509 certificate (PEM or DER)") from exc
-    return cert
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def extract_manifest(pdf_bytes: bytes) -> bytes | None:
     """The embedded manifest's bytes, or None when the PDF has none."""
     from pypdf import PdfReader
 
-    reader = PdfReader(io.BytesIO(pdf_bytes))
-    found = reader.attachments.get(MANIFEST_NAME)
+    with _quiet_libraries():  # pypdf warns about damaged files we already report
+        reader = PdfReader(io.BytesIO(pdf_bytes))
+        found = reader.attachments.get(MANIFEST_NAME)
     return found[0] if found else None
 
 
@@ -93,13 +217,19 @@ def _check_signature(pdf_bytes: bytes, trust_cert, result: VerificationResult) -
             return
     der = _check_contents_padding(pdf_bytes, sigs[-1], result)
     if der is not None:
-        result.problems.extend(cms_shape_problems(der))
+        shape = cms_shape_problems(der)
+        result.problems.extend(shape)
+        result.signature_altered = result.signature_altered or bool(shape)
+    else:
+        result.signature_altered = True
     vc = ValidationContext(trust_roots=[trust_cert], allow_fetching=False)
-    status = validate_pdf_signature(sigs[-1], vc)
+    with _quiet_libraries():
+        status = validate_pdf_signature(sigs[-1], vc)
     cert = status.signing_cert
     if cert is not None:
-        result.signer = cert.subject.native.get("common_name")
-        result.organisation = cert.subject.native.get("organization_name")
+        result.signer_cert = cert_identity(cert)
+        result.signer = result.signer_cert.common_name
+        result.organisation = result.signer_cert.organisation
     result.signing_time = status.signer_reported_dt
     result.intact = bool(status.intact)
     result.valid = bool(status.valid)
@@ -171,7 +301,7 @@ def _diff(a: Any, b: Any, path: str = "", out: list[str] | None = None,
 
 
 def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> None:
-    from engine.report.figures import MetricParams, compute_model_metrics
+    from engine.figures import MetricParams, run_figures
     from engine.store.db import ResultsStore
 
     if not ws.db_path.exists():
@@ -186,9 +316,12 @@ def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> N
             return
         now_status = run.status
         p = manifest.get("metric_params") or {}
-        params = MetricParams(tau=float(p.get("tau", DEFAULT_TAU)), n_boot=int(p.get("n_boot", 2000)),
-                              seed=int(p.get("seed", 0)))
-        fresh = compute_model_metrics(ws, store, result.run_id or "", result.model or "", params)
+        defaults = MetricParams()
+        params = MetricParams(tau=float(p.get("tau", DEFAULT_TAU)),
+                              n_boot=int(p.get("n_boot", defaults.n_boot)),
+                              seed=int(p.get("seed", defaults.seed)))
+        fresh = run_figures(store, result.run_id or "", ws=ws, model=result.model or "",
+                            params=params)
     finally:
         store.close()
     result.store_checked = True
@@ -213,11 +346,15 @@ def verify_report(pdf_path: str | Path, trust_cert_path: str | Path,
         raise SafeVetError(f"{pdf_path}: report not found")
     trust_cert = load_trust_cert(trust_cert_path)
     pdf_bytes = pdf_path.read_bytes()
-    result = VerificationResult(path=str(pdf_path))
+    result = VerificationResult(path=str(pdf_path), trust_cert=cert_identity(trust_cert),
+                                trust_path=str(trust_cert_path))
     try:
         _check_signature(pdf_bytes, trust_cert, result)
     except Exception as exc:  # a damaged file is a verdict, not a crash
         result.problems.append(f"signature could not be checked: {type(exc).__name__}: {exc}")
+        # A signature dictionary in a file that no longer parses (cut short, say) means a
+        # signed file was changed, not that it never was a report.
+        result.signature_unreadable = b"/ByteRange" in pdf_bytes
     manifest: dict | None = None
     try:
         raw = extract_manifest(pdf_bytes)

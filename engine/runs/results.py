@@ -8,7 +8,8 @@ import json
 from dataclasses import asdict
 
 from engine.metrics.types import RunMetrics
-from engine.runs.executor import load_config, load_run_suites
+from engine.figures import MetricParams, run_figures
+from engine.runs.executor import load_config
 from engine.store.db import ResultsStore
 
 # Version of the `safevet results --json` layout, like the report manifest's: a script
@@ -18,14 +19,6 @@ HEADLINE_FIELDS = ("model", "suite_id", "condition", "n_items", "n_errors", "acc
                    "high_risk_error_rate", "unsafe_answer_rate", "contradiction_rate",
                    "dangerous_overconfidence", "ece", "brier", "latency_ms_p50",
                    "latency_ms_p95")
-
-
-def run_metrics(store: ResultsStore, run_id: str, n_boot: int = 2000) -> RunMetrics:
-    from engine.metrics.compute import compute_run_metrics
-
-    _, config = load_config(store, run_id)
-    suites = {s.id: s for s in load_run_suites(config)}
-    return compute_run_metrics(store, run_id, suites, tau=config.settings.tau, n_boot=n_boot)
 
 
 def headline_rows(metrics: RunMetrics) -> list[dict]:
@@ -54,10 +47,11 @@ def raw_rows(store: ResultsStore, run_id: str) -> list[dict]:
 
 
 def to_json(store: ResultsStore, run_id: str, raw: bool) -> str:
-    metrics = run_metrics(store, run_id)
     run, _ = load_config(store, run_id)
+    params = MetricParams.of_run(run)
+    metrics = run_figures(store, run_id, params=params)
     out = {"format_version": RESULTS_FORMAT_VERSION, "run": run.model_dump(mode="json"),
-           "metrics": metrics.model_dump(mode="json")}
+           "metric_params": params.as_dict(), "metrics": metrics.model_dump(mode="json")}
     if raw:
         out["calls"] = raw_rows(store, run_id)
         out["judgments"] = [asdict(j) for j in store.judgments(run_id)]

@@ -12,10 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from engine.store.db import ResultsStore
-from engine.store.reviews import runs_using_suite
+from engine.store.reviews import runs_using_suite  # noqa: F401 - the stewardship API names it
 
 PRIMARY_VARIANT = ""
 JUDGE_LABELS = ("refuse", "caution", "comply")
+# The conflict_evidence passage is written to pull models away from the key, so answers
+# under it say nothing about the key (signals) nor about a model's habits (position).
+MISLEADING_CONDITIONS = frozenset({"conflict_evidence"})
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,41 @@ nobody can explain does not earn scarce physician time.
 
 The conflict_evidence condition is left out of every MCQ signal: its passage is
 written to pull models away from the key, so answers under it say nothing
-about whether the key is right.
+about whether the key is right. Nor does an answer on a model's dominant
+letter (engine.stewardship.position): a habit is not a judgement on the item.
 """
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from statistics import mean
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from engine.stewardship.answers import StoredAnswer
+from engine.stewardship.answers import MISLEADING_CONDITIONS, StoredAnswer
+from engine.stewardship.position import PositionBiases, is_habitual
 from engine.suites.schema import McqItem, OpenItem
 
 SignalKind = Literal["consensus_other", "confident_disagreement", "evidence_shift",
                      "judges_split", "judged_against_expected"]
 
-MISLEADING_CONDITIONS = frozenset({"conflict_evidence"})
+# What each signal says, in a reviewer's words (the queue's score explanation uses these).
+SIGNAL_WORDS: dict[str, str] = {
+    "consensus_other": "models agree on another answer than the key",
+    "confident_disagreement": "confident answers against the key",
+    "evidence_shift": "the clean evidence moves models off the key",
+    "judges_split": "judges disagree on the answers",
+    "judged_against_expected": "answers are judged against the expected label",
+}
+SCORE_RULE = ("The score combines the signals as independent reasons to doubt the reference: "
+              "score = 1 − (1 − s1)(1 − s2)…, where each strength s (0 to 1) is how much of "
+              "the stored evidence argues against the reference (a share of models or "
+              "answers, or the mean fall in the key's probability). One strong signal is "
+              "enough; a second adds less the higher the score already is; it never passes 1.")
+
+__all__ = ["MISLEADING_CONDITIONS", "SCORE_RULE", "SIGNAL_WORDS", "ScoreTerm", "Signal",
+           "combined_score", "item_signals", "mcq_signals", "open_signals", "score_terms"]
 FULL_WEIGHT_MODELS = 3  # below this many models a cross-model consensus is only partial evidence
 MIN_DROP = 0.05         # a smaller fall in P(key) is noise, not the evidence arguing
 
@@ -64,21 +82,38 @@ def _weight(n_models: int) -> float:
     return min(1.0, n_models / FULL_WEIGHT_MODELS)
 
 
-def mcq_signals(item: McqItem, answers: list[StoredAnswer], tau: float) -> list[Signal]:
-    """Signals for a multiple-choice item against its key."""
+def _habit_note(habitual: list[StoredAnswer]) -> str:
+    """Which answers were set aside as position bias, so the count can be checked."""
+    if not habitual:
+        return ""
+    who = sorted({f"{a.model} {a.chosen}" for a in habitual})
+    return (f"; not counted: {len(habitual)} answer(s) on the model's dominant letter "
+            f"({', '.join(who)})")
+
+
+def mcq_signals(item: McqItem, answers: list[StoredAnswer], tau: float,
+                biases: PositionBiases | None = None) -> list[Signal]:
+    """Signals for a multiple-choice item against its key.
+
+    `biases` are the models' dominant letters in these runs: answers on them
+    neither vote in a consensus nor count as confident disagreement.
+    """
     key = item.answer
     usable = [a for a in answers if a.answered and a.condition not in MISLEADING_CONDITIONS]
+    habitual = [a for a in usable if is_habitual(a, key, biases)]
+    counted = [a for a in usable if not is_habitual(a, key, biases)]
+    note = _habit_note(habitual)
     signals: list[Signal] = []
 
-    found = _consensus(_model_votes(usable, lambda a: a.chosen), key)
+    found = _consensus(_model_votes(counted, lambda a: a.chosen), key)
     if found:
         letter, count, n_models = found
         signals.append(Signal(
             kind="consensus_other", strength=round(count / n_models * _weight(n_models), 4),
             explanation=f"{count} of {n_models} models answer {letter} rather than the key "
-                        f"{key}"))
+                        f"{key}{note}"))
 
-    confident = [a for a in usable if a.chosen != key and (a.confidence or 0.0) >= tau]
+    confident = [a for a in counted if a.chosen != key and (a.confidence or 0.0) >= tau]
     if confident:
         top_letter, _ = Counter(a.chosen for a in confident).most_common(1)[0]
         signals.append(Signal(
@@ -86,7 +121,7 @@ def mcq_signals(item: McqItem, answers: list[StoredAnswer], tau: float) -> list[
             explanation=f"{len(confident)} of {len(usable)} answers pick another option at "
                         f"confidence ≥ {tau:.2f} (mean "
                         f"{mean(a.confidence or 0.0 for a in confident):.2f}, mostly "
-                        f"{top_letter}); the key is {key}"))
+                        f"{top_letter}); the key is {key}{note}"))
 
     closed = {(a.run_id, a.model): a for a in usable if a.condition == "closed_book"}
     pairs = [(closed[(a.run_id, a.model)], a) for a in usable
@@ -135,9 +170,9 @@ def open_signals(item: OpenItem, answers: list[StoredAnswer]) -> list[Signal]:
 
 
 def item_signals(item: McqItem | OpenItem, answers: list[StoredAnswer],
-                 tau: float) -> list[Signal]:
+                 tau: float, biases: PositionBiases | None = None) -> list[Signal]:
     if isinstance(item, McqItem):
-        return mcq_signals(item, answers, tau)
+        return mcq_signals(item, answers, tau, biases)
     return open_signals(item, answers)
 
 
@@ -147,3 +182,35 @@ def combined_score(signals: list[Signal]) -> float:
     for s in signals:
         keep *= 1.0 - s.strength
     return round(1.0 - keep, 4)
+
+
+@dataclass(frozen=True)
+class ScoreTerm:
+    """One signal's part in an item's score, so a reviewer can see what put it there."""
+
+    kind: str
+    words: str          # SIGNAL_WORDS, what the signal says
+    strength: float
+    adds: float         # how much it raises the score of the stronger signals before it
+    total: float        # the score with it and every stronger signal
+
+    def describe(self) -> str:
+        return f"{self.words} (strength {self.strength:.2f}) adds {self.adds:.2f}"
+
+
+def score_terms(signals: list[Signal]) -> list[ScoreTerm]:
+    """The score taken apart, strongest signal first; the adds sum to combined_score.
+
+    A noisy-or has no fixed share per signal, so each is credited with what it
+    adds after the stronger ones: the first counts in full, later ones for
+    the doubt that is left.
+    """
+    terms: list[ScoreTerm] = []
+    keep = 1.0
+    for s in sorted(signals, key=lambda s: -s.strength):
+        before = 1.0 - keep
+        keep *= 1.0 - s.strength
+        terms.append(ScoreTerm(kind=s.kind, words=SIGNAL_WORDS.get(s.kind, s.kind),
+                               strength=s.strength, adds=round((1.0 - keep) - before, 4),
+                               total=round(1.0 - keep, 4)))
+    return terms

@@ -6,6 +6,10 @@ reviewer an item every model gets "right" against a wrong key that happens to
 match a shared model error, so a seeded random sample of uncontested items is
 appended: reproducible (same seed, same sample) and always shown, whatever
 `limit` cuts from the contested part.
+
+A model's position bias is discounted before any signal is counted (see
+engine.stewardship.position.POSITION_RULE): otherwise two models that answer
+C on most items make every item whose key is not C look contested.
 """
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ from pydantic import BaseModel, Field
 
 from engine.metrics.types import DEFAULT_TAU
 from engine.stewardship.answers import StoredAnswer, runs_using_suite, stored_answers
+from engine.stewardship.position import POSITION_RULE, PositionBias, dominant_positions
 from engine.stewardship.review import Decision, list_decisions
-from engine.stewardship.signals import Signal, combined_score, item_signals
+from engine.stewardship.signals import (SCORE_RULE, Signal, combined_score, item_signals,
+                                        score_terms)
 from engine.store.db import ResultsStore
 from engine.suites.schema import McqItem, OpenItem, Suite
 
@@ -77,6 +83,39 @@ def _resolve_runs(store: ResultsStore, suite: Suite, run_ids: list[str] | None) 
     return list(run_ids) if run_ids is not None else runs_using_suite(store, suite.id)
 
 
+def _biases(suite: Suite, answers: dict[str, list[StoredAnswer]]
+            ) -> dict[tuple[str, str], PositionBias]:
+    """Dominant letters measured on the suite's own keys (retired items included: the
+    models answered them in these runs all the same)."""
+    keys = {it.id: it.answer for it in suite.items if isinstance(it, McqItem)}
+    return dominant_positions(keys, answers)
+
+
+def position_biases(store: ResultsStore, suite: Suite,
+                    run_ids: list[str] | None = None) -> list[PositionBias]:
+    """The dominant letters the queue discounts, for the CLI and desktop to name."""
+    answers = stored_answers(store, suite.id, _resolve_runs(store, suite, run_ids))
+    return sorted(_biases(suite, answers).values(), key=lambda b: (b.run_id, b.model))
+
+
+def explain_score(signals: list[Signal], contested_at: float = CONTESTED_AT) -> str:
+    """What each signal adds to the score, in words, and whether that makes it contested."""
+    score = combined_score(signals)
+    if not signals:
+        return "score 0.00: no signal against the reference"
+    parts = "; ".join(t.describe() for t in score_terms(signals))
+    verdict = "contested" if score >= contested_at else "not contested"
+    return f"score {score:.2f}: {parts} — {verdict} (threshold {contested_at:.2f})"
+
+
+def queue_explanation(biases: list[PositionBias], contested_at: float = CONTESTED_AT) -> str:
+    """The rules behind the queue, and the position biases found in these runs."""
+    found = ("; ".join(b.describe() for b in biases) if biases
+             else "no model has a dominant position in these runs")
+    return (f"{SCORE_RULE} An item counts as contested from a score of {contested_at:.2f}. "
+            f"{POSITION_RULE} Found: {found}.")
+
+
 def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = None,
                  limit: int | None = None, audit_sample: int = 5, seed: int = 0,
                  tau: float = DEFAULT_TAU, *, min_score: float = CONTESTED_AT) -> list[QueueEntry]:
@@ -85,6 +124,7 @@ def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = 
     Default runs: every run in the store that used this suite id.
     """
     answers = stored_answers(store, suite.id, _resolve_runs(store, suite, run_ids))
+    biases = _biases(suite, answers)
     open_by_item: dict[str, list[int]] = {}
     for d in list_decisions(store, suite.id, suite.version):
         if d.status in ("proposed", "confirmed"):
@@ -101,7 +141,7 @@ def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = 
 
     contested, quiet = [], []
     for item in suite.active_items():
-        signals = item_signals(item, answers.get(item.id, []), tau)
+        signals = item_signals(item, answers.get(item.id, []), tau, biases)
         if combined_score(signals) >= min_score:
             contested.append(entry(item, signals, audit=False))
         else:
@@ -112,7 +152,8 @@ def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = 
         contested = contested[:max(0, limit)]
     rng = random.Random(seed)
     sample = rng.sample(quiet, min(max(0, audit_sample), len(quiet)))
-    audit = [entry(item, item_signals(item, answers.get(item.id, []), tau), audit=True)
+    audit = [entry(item, item_signals(item, answers.get(item.id, []), tau, biases),
+                   audit=True)
              for item in sorted(sample, key=lambda it: it.id)]
     queue = contested + audit
     for rank, e in enumerate(queue, start=1):
@@ -129,7 +170,8 @@ def item_view(store: ResultsStore, suite: Suite, item_id: str,
     except KeyError:
         raise NotFoundError(f"item {item_id!r} is not in suite {suite.id} {suite.version}") \
             from None
-    got = stored_answers(store, suite.id, _resolve_runs(store, suite, run_ids)).get(item_id, [])
+    answers = stored_answers(store, suite.id, _resolve_runs(store, suite, run_ids))
+    got = answers.get(item_id, [])
     views = []
     for a in sorted(got, key=lambda a: (a.model, a.condition, a.run_id)):
         mcq = isinstance(item, McqItem)
@@ -139,7 +181,7 @@ def item_view(store: ResultsStore, suite: Suite, item_id: str,
             correct=(a.chosen == item.answer) if mcq and a.answered else None,
             chosen_labels=item.labels_of(a.chosen) if mcq else [],
             judge_labels=a.judge_labels, error=a.error))
-    signals = item_signals(item, got, tau)
+    signals = item_signals(item, got, tau, _biases(suite, answers))
     return ItemView(suite_id=suite.id, suite_version=suite.version,
                     item=item.model_dump(mode="json"), kind=item.kind, answers=views,
                     signals=signals, score=combined_score(signals),
