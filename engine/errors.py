@@ -60,5 +60,13 @@ class EnvironmentFailure(SafeVetError):
     exit_code = 1
 
 
+class CheckFailed(SafeVetError):
+    """A check the user asked for did not hold: a report that does not verify, a model
+    file that changed, an audit log that does not chain. Exit 1, so a script can tell
+    "checked, and it failed" (1) from "could not check what you gave" (2)."""
+
+    exit_code = 1
+
+
 class DiskFullError(EnvironmentFailure):
     """No space left where SafeVet writes (results store, model or corpus folder)."""

@@ -124,7 +124,7 @@ def test_cli_verify_exit_codes(built, tmp_path, capsys, monkeypatch):
     assert "verification passed" in out
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(_flip(built["pdf"].read_bytes(), len(built["pdf"].read_bytes()) // 2))
-    assert main(["verify", str(bad), "--trust", str(built["keys"].cert_pem)]) == 2
+    assert main(["verify", str(bad), "--trust", str(built["keys"].cert_pem)]) == 1
     captured = capsys.readouterr()
     assert "verification FAILED" in captured.err and "Traceback" not in captured.err
 

@@ -14,7 +14,7 @@ from engine.cli.help_style import SafeVetGroup, style_app
 
 ROOT_HELP = f"""SafeVet: offline clinical safety vetting of candidate LLMs.
 
-Exit codes: 0 ok; 1 the environment failed (disk full, a store in use, a library error), or a run failed; 2 usage or input error (a wrong option, a missing file, a name that is not there), and a check that did not hold (verify, models verify, review verify-log: the report, model or log given is not what it claims); 130 interrupted.
+Exit codes: 0 ok; 1 a check that did not hold (verify, models verify, review verify-log: the report, model or log given is not what it claims), a run that failed, or the environment failed (disk full, a store in use, a library error); 2 usage or input error (a wrong option, a missing file, a name that is not there); 130 interrupted.
 
 Output: tables are drawn on a terminal and printed as tab-separated lines (header
 first) when piped; --json on list, show, verify and doctor commands prints one object,

@@ -144,22 +144,32 @@ def show_cmd(name: str = typer.Argument(..., metavar="NAME", help="A registered 
     print_table(console, ["field", "value"], _manifest_rows(m), title=m.name)
 
 
+def _verified(ws, name: str, progress: Optional[ProgressCallback] = None):
+    """A full re-hash; a changed file is a check that ran and failed (exit 1), not bad input."""
+    from engine.errors import CheckFailed, IntegrityError
+    from engine.models.registry import verify_model
+    try:
+        return verify_model(ws, name, progress=progress)
+    except IntegrityError as exc:
+        raise CheckFailed(str(exc)) from None
+
+
 @app.command("verify")
 def verify_cmd(name: Optional[str] = typer.Argument(None, metavar="NAME",
                                                     help="Model name (default: all)"),
                as_json: bool = JSON_OPTION) -> None:
-    """Re-hash every file of a model (or all models) against its manifest; exit 2 when a
+    """Re-hash every file of a model (or all models) against its manifest; exit 1 when a
     file has changed (the error names it)."""
-    from engine.models.registry import list_models, verify_model
+    from engine.models.registry import list_models
     ws = workspace()
     names = [name] if name else [m.name for m in list_models(ws)]
     verified: list[VerifiedModel] = []
     for n in names:
         if as_json:  # no progress lines: stdout carries the JSON alone
-            verified.append(VerifiedModel(n, len(verify_model(ws, n).files)))
+            verified.append(VerifiedModel(n, len(_verified(ws, n).files)))
             continue
         with _status(f"verifying {n}") as progress:
-            m = verify_model(ws, n, progress=progress)
+            m = _verified(ws, n, progress=progress)
         console.print(f"{n}: ok ({len(m.files)} files match the manifest)")
     if as_json:
         emit_json("model_verification", verified)

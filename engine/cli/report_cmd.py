@@ -10,7 +10,7 @@ import typer
 from engine.cli.common import check_out_file, console, err_console, workspace
 from engine.cli.json_output import JSON_OPTION, emit_json
 from engine.cli.tables import print_table
-from engine.errors import SafeVetError
+from engine.errors import CheckFailed, SafeVetError
 from engine.events import ProgressEvent
 
 keys_app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -169,7 +169,7 @@ def verify(pdf: Path = typer.Argument(..., metavar="PDF", help="Signed report PD
                   outcome=result.outcome.value, headline=result.outcome.headline,
                   explanation=result.explanation())
         if result.outcome is not VerifyOutcome.TRUSTED:
-            raise SafeVetError(f"{pdf}: verification FAILED — {result.outcome.headline}")
+            raise CheckFailed(f"{pdf}: verification FAILED — {result.outcome.headline}")
         return
 
     def yn(v: bool | None) -> str | Text:
@@ -207,5 +207,5 @@ def verify(pdf: Path = typer.Argument(..., metavar="PDF", help="Signed report PD
     console.print(f"[bold {colour}]{outcome.verdict}: {outcome.headline}[/]. "
                   f"{escape(result.explanation())}")
     if outcome is not VerifyOutcome.TRUSTED:
-        raise SafeVetError(f"{pdf}: verification FAILED — {outcome.headline}")
+        raise CheckFailed(f"{pdf}: verification FAILED — {outcome.headline}")
     console.print("[bold green]verification passed[/]")

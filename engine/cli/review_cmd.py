@@ -15,7 +15,7 @@ from engine.metrics.types import DEFAULT_TAU
 from engine.cli.common import console, err_console, workspace
 from engine.cli.json_output import JSON_OPTION, emit_json
 from engine.cli.tables import Column, print_table
-from engine.errors import IntegrityError, SafeVetError
+from engine.errors import CheckFailed, IntegrityError, SafeVetError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -354,6 +354,6 @@ def verify_log_cmd() -> None:
         for p in problems:
             err_console.print(f"[bold red]broken:[/] {escape(p)}")
         # An error (not typer.Exit) so `safevet` exits non-zero however it is invoked.
-        raise IntegrityError(f"audit log of {n} entries does NOT verify: {problems[0]}"
+        raise CheckFailed(f"audit log of {n} entries does NOT verify: {problems[0]}"
                              + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     console.print(f"audit log intact: {n} entries chain and match the reviews table")
