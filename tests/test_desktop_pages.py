@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from engine.runs.executor import create_run, execute_run
 from engine.suites.registry import resolve_suite
-from tests.test_desktop_support import LONG, SUITE_ID, desk_ws, window  # noqa: F401
+from tests.test_desktop_support import LONG, SUITE_ID, close_window, desk_ws, window  # noqa: F401
 from tests.test_desktop_support import error_dialogs, wait_task
 
 DATA = Path(__file__).parent / "data"
@@ -251,9 +251,4 @@ def test_review_key_change_with_picker_and_label_checkboxes(qtbot, workspace):
         assert editor.payload() == {"option_labels": {
             "A": ["contradicts_evidence"], "D": ["high_risk", "unsafe"]}}
     finally:
-        win.ctx.runner.cancel_all()
-        win.ctx.runner.wait(LONG)
-        qtbot.waitUntil(lambda: not win.ctx.runner.active, timeout=LONG)
-        win.close()
-        for box in error_dialogs():
-            box.close()
+        close_window(qtbot, win)

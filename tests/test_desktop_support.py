@@ -64,11 +64,17 @@ def window(qtbot, desk_ws):
     # has let the workers finish, and closing with work in progress asks a modal question.
     win.show()
     yield win, ws, name
+    close_window(qtbot, win)
+
+
+def close_window(qtbot, win) -> None:
+    """Let every worker finish, then close the window and any error dialog left open.
+
+    Threads may be done while their "finished" signals still wait in the event queue; until
+    they are delivered the window counts the task as active and closing it would ask the
+    (modal, unanswerable offscreen) "work in progress" question."""
     win.ctx.runner.cancel_all()
     win.ctx.runner.wait(LONG)
-    # Threads may be done while their "finished" signals still wait in the event queue; until
-    # they are delivered the window counts the task as active and closing it would ask the
-    # (modal, unanswerable offscreen) "work in progress" question.
     qtbot.waitUntil(lambda: not win.ctx.runner.active, timeout=LONG)
     win.close()
     for box in error_dialogs():

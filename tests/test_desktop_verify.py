@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 from engine.report.trust import TrustSource, resolve_trust_anchor, trust_setting_path
 from engine.report.verify import VerifyOutcome
 from engine.workspace import Workspace
-from tests.test_desktop_support import LONG, error_dialogs, wait_task
+from tests.test_desktop_support import LONG, close_window, error_dialogs, wait_task
 from tests.test_verify_outcomes import HOSPITAL, Signed, _flip_middle, signed  # noqa: F401
 
 DEMO_SIGNER = "SafeVet DEMO signing key"
@@ -42,12 +42,7 @@ def _open(qtbot, home: Path):
 
 
 def _close(qtbot, win) -> None:
-    win.ctx.runner.cancel_all()
-    win.ctx.runner.wait(LONG)
-    qtbot.waitUntil(lambda: not win.ctx.runner.active, timeout=LONG)
-    win.close()
-    for box in error_dialogs():
-        box.close()
+    close_window(qtbot, win)
 
 
 @pytest.fixture

@@ -11,17 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
-                               QSizePolicy, QSplitter, QTabWidget, QTextBrowser, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QPushButton, QSplitter,
+                               QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop.context import AppContext
 from desktop.pages.results_calls import CallsView
 from desktop.pages.results_thresholds import ThresholdColumns
 from desktop.widgets.chart import MetricsChart
-from desktop.widgets.common import (DASH, ProgressLine, est_num, fill_table, make_table, num,
-                                    page_header, pct, selected_key, show_error, shrinkable_combo,
-                                    signed_pts, whole_pct)
+from desktop.widgets.common import (DASH, labelled_picker, ProgressLine, est_num, fill_table,
+                                    make_table, num, page_header, pct, selected_key,
+                                    show_error, signed_pts, whole_pct)
 from desktop.widgets.flow import FlowLayout
 from desktop.widgets.table_filter import FAILURE, HIGH_RISK, TableFilter
 from engine.conditions import registry
@@ -63,13 +62,8 @@ class ResultsPage(QWidget):
         # One wrapping row: the run selector takes the spare width; buttons that do not fit
         # go to a second line instead of sliding over the selector.
         top = FlowLayout()
-        picker = QWidget()
-        pl = QHBoxLayout(picker)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(QLabel("Run:"))
-        self.run_combo = shrinkable_combo(QComboBox(), chars=30)
-        pl.addWidget(self.run_combo, 1)
-        picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.run_combo = QComboBox()
+        picker = labelled_picker("Run:", self.run_combo, chars=30)
         self.reload_btn = QPushButton("Recompute")
         self.json_btn = QPushButton("Export JSON…")
         self.csv_btn = QPushButton("Export CSV…")

@@ -16,15 +16,15 @@ import html
 import json
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter,
-                               QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QLineEdit, QPlainTextEdit,
+                               QPushButton, QSplitter, QTabWidget, QTextBrowser, QVBoxLayout,
+                               QWidget)
 
 from desktop.context import AppContext
 from desktop.pages import review_filters
-from desktop.widgets.common import (DASH, ProgressLine, fill_table, make_table, muted_label,
-                                    page_header, pct, scroll_area, selected_key, show_error,
-                                    shrinkable_combo, signed_pts, whole_pct)
+from desktop.widgets.common import (DASH, labelled_picker, ProgressLine, fill_table,
+                                    make_table, muted_label, page_header, pct, scroll_area,
+                                    selected_key, show_error, signed_pts, whole_pct)
 from desktop.widgets.change_editor import ChangeEditor
 from desktop.widgets.flow import FlowLayout
 from desktop.widgets.table_filter import TableFilter
@@ -67,14 +67,8 @@ class ReviewPage(QWidget):
             "hash-chained audit log."))
         # Wrapping row: at 1024 px the Apply button goes to a second line, never clipped.
         top = FlowLayout()
-        picker = QWidget()
-        pl = QHBoxLayout(picker)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(QLabel("Suite:"))
-        self.suite_combo = shrinkable_combo(QComboBox(), chars=20)
-        pl.addWidget(self.suite_combo, 1)
-        picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        picker.setMaximumWidth(480)
+        self.suite_combo = QComboBox()
+        picker = labelled_picker("Suite:", self.suite_combo, chars=20, max_width=480)
         self.queue_btn = QPushButton("Rebuild queue")
         top.add(picker, self.queue_btn)
         self.apply_btn = QPushButton("Apply confirmed decisions → new version…")

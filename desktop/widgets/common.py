@@ -14,7 +14,8 @@ from typing import Any, Iterable, Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QMessageBox,
-                               QProgressBar, QScrollArea, QTableWidget, QVBoxLayout, QWidget)
+                               QProgressBar, QScrollArea, QSizePolicy, QTableWidget, QVBoxLayout,
+                               QWidget)
 
 from desktop.style import theme
 from desktop.widgets.elided import ElidedLabel
@@ -195,6 +196,21 @@ def shrinkable_combo(combo: QComboBox, chars: int = 24) -> QComboBox:
     combo.setMinimumContentsLength(chars)
     combo.currentTextChanged.connect(combo.setToolTip)
     return combo
+
+
+def labelled_picker(label: str, combo: QComboBox, chars: int,
+                    max_width: int | None = None) -> QWidget:
+    """"Label: [combo]" as one widget for a wrapping toolbar row: the combo takes the
+    spare width, and shrinks below its longest entry rather than pushing buttons away."""
+    picker = QWidget()
+    row = QHBoxLayout(picker)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(QLabel(label))
+    row.addWidget(shrinkable_combo(combo, chars=chars), 1)
+    picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+    if max_width is not None:
+        picker.setMaximumWidth(max_width)
+    return picker
 
 
 def scroll_area(body: QWidget, horizontal: bool = False) -> QScrollArea:
