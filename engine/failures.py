@@ -59,8 +59,8 @@ def log_dir(home: Path | None = None) -> Path:
     """The workspace's log folder (home, else $SAFEVET_HOME, else the default workspace),
     or the temp folder when that workspace does not exist."""
     if home is None:
-        env = os.environ.get("SAFEVET_HOME")
-        home = Path(env).expanduser() if env else Path.home() / ".local" / "share" / "safevet"
+        from engine.workspace import default_home
+        home = default_home()
     return home / "logs" if home.is_dir() else Path(tempfile.gettempdir())
 
 

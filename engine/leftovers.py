@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from engine.workspace import Workspace
+from engine.workspace import CORPUS_MANIFEST, Workspace
 
 MARKER_SUFFIX = ".building"
 STAGING_PREFIXES = (".importing-", ".removing-")
@@ -92,8 +92,17 @@ def remove_abandoned_staging(ws: Workspace) -> list[Path]:
     return removed
 
 
+def _may_hold_half_store(ws: Workspace) -> bool:
+    """A corpus folder without its manifest exists: only then is the corpus module (and
+    the numpy/pydantic it loads) imported, so every other command starts as fast as before."""
+    return ws.corpora_dir.is_dir() and any(
+        p.is_dir() and not (p / CORPUS_MANIFEST).exists() for p in ws.corpora_dir.iterdir())
+
+
 def sweep(ws: Workspace) -> list[Path]:
     """Everything a killed process left in this workspace, removed; what went, returned."""
-    from engine.retrieval.corpus import remove_half_stores
-
-    return remove_abandoned_staging(ws) + remove_half_stores(ws)
+    removed = remove_abandoned_staging(ws)
+    if _may_hold_half_store(ws):
+        from engine.retrieval.corpus import remove_half_stores
+        removed += remove_half_stores(ws)
+    return removed

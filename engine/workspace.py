@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+# A corpus folder is finished when this manifest is in it (engine.retrieval.corpus writes it).
+CORPUS_MANIFEST = "corpus.json"
 DB_NAME = "results.sqlite"
 # The folders every workspace has (Workspace.open makes them).
 LAYOUT_DIRS = ("models", "suites", "corpora", "reports", "keys", "cache")

@@ -101,3 +101,26 @@ def make_model_manifest(ws: Workspace) -> dict[str, str]:
                   chat_template=None, special_tokens=SpecialTokens(), files=files,
                   export_tool_versions={"optimum-onnx": "0.1.0"}).write(folder)
     return files
+
+
+def make_run_workspace(home: Path) -> tuple[Workspace, ResultsStore, Suite]:
+    """A workspace holding the test suite, a model manifest and the stored test run."""
+    ws = Workspace.open(home)
+    suite = make_suite(ws)
+    make_model_manifest(ws)
+    store = ResultsStore(ws.db_path)
+    make_run(ws, store, suite)
+    return ws, store, suite
+
+
+def write_unsigned_pdf(path: Path) -> Path:
+    """A well-formed PDF with no signature at all (reportlab, one line of text)."""
+    import io
+
+    from reportlab.pdfgen import canvas
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    c.drawString(100, 700, "unsigned")
+    c.save()
+    path.write_bytes(buf.getvalue())
+    return path

@@ -14,9 +14,7 @@ from engine.number_format import CLI, DESKTOP, rate
 from engine.report.build import build_report
 from engine.report.verify import extract_manifest
 from engine.store.db import ResultsStore
-from engine.workspace import Workspace
-from tests.report_fixtures import (MODEL, PASSPHRASE, RUN_ID, make_key, make_model_manifest,
-                                   make_run, make_suite)
+from tests.report_fixtures import MODEL, PASSPHRASE, RUN_ID, make_key, make_run_workspace
 
 RATES = ("accuracy", "high_risk_error_rate", "unsafe_answer_rate", "contradiction_rate",
          "dangerous_overconfidence")
@@ -24,11 +22,7 @@ RATES = ("accuracy", "high_risk_error_rate", "unsafe_answer_rate", "contradictio
 
 @pytest.fixture
 def reported(tmp_path):
-    ws = Workspace.open(tmp_path / "home")
-    suite = make_suite(ws)
-    make_model_manifest(ws)
-    store = ResultsStore(ws.db_path)
-    make_run(ws, store, suite)
+    ws, store, suite = make_run_workspace(tmp_path / "home")
     keys = make_key(tmp_path)
     pdf = build_report(ws, store, RUN_ID, MODEL, keys.p12, PASSPHRASE, out_dir=tmp_path / "out")
     store.close()

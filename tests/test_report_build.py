@@ -249,14 +249,8 @@ def test_garbage_and_unsigned_files_fail_cleanly(built, tmp_path):
     garbage.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
     r = verify_report(garbage, built["keys"].cert_pem)
     assert not r.ok and r.problems
-    import io as _io
-    from reportlab.pdfgen import canvas
-    buf = _io.BytesIO()
-    c = canvas.Canvas(buf)
-    c.drawString(100, 700, "unsigned")
-    c.save()
-    unsigned = tmp_path / "unsigned.pdf"
-    unsigned.write_bytes(buf.getvalue())
+    from tests.report_fixtures import write_unsigned_pdf
+    unsigned = write_unsigned_pdf(tmp_path / "unsigned.pdf")
     r = verify_report(unsigned, built["keys"].cert_pem)
     assert not r.ok and r.signatures == 0
     assert any("exactly one signature" in p for p in r.problems)

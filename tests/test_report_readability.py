@@ -94,16 +94,9 @@ def rich():
 def signed(tmp_path_factory):
     """A signed report from a real results store (the fixture run of test_report_build)."""
     from engine.report.build import build_report
-    from engine.store.db import ResultsStore
-    from engine.workspace import Workspace
-    from tests.report_fixtures import (MODEL, PASSPHRASE, RUN_ID, make_key, make_model_manifest,
-                                       make_run, make_suite)
+    from tests.report_fixtures import MODEL, PASSPHRASE, RUN_ID, make_key, make_run_workspace
     home = tmp_path_factory.mktemp("readable-ws")
-    ws = Workspace.open(home)
-    suite = make_suite(ws)
-    make_model_manifest(ws)
-    store = ResultsStore(ws.db_path)
-    make_run(ws, store, suite)
+    ws, store, suite = make_run_workspace(home)
     try:
         pdf = build_report(ws, store, RUN_ID, MODEL, make_key(home).p12, PASSPHRASE,
                            out_dir=home / "out", n_boot=300)

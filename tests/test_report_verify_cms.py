@@ -21,10 +21,7 @@ from engine.cli.main import main
 from engine.report.build import build_report
 from engine.report.cms_shape import cms_shape_problems
 from engine.report.verify import VerificationResult, verify_report
-from engine.store.db import ResultsStore
-from engine.workspace import Workspace
-from tests.report_fixtures import (MODEL, PASSPHRASE, RUN_ID, make_key, make_model_manifest,
-                                   make_run, make_suite)
+from tests.report_fixtures import MODEL, PASSPHRASE, RUN_ID, make_key, make_run_workspace
 
 # DigestAlgorithms SET as SafeVet writes it: 31 0f | 30 0d | 06 09 <sha256 OID> | 05 00
 SET_LENGTH = 17
@@ -67,11 +64,7 @@ class SignedReport:
 def report(tmp_path_factory) -> SignedReport:
     """One real report, signed once for the module (signing takes seconds)."""
     home = tmp_path_factory.mktemp("cms-ws")
-    ws = Workspace.open(home)
-    suite = make_suite(ws)
-    make_model_manifest(ws)
-    store = ResultsStore(ws.db_path)
-    make_run(ws, store, suite)
+    ws, store, suite = make_run_workspace(home)
     keys = make_key(home)
     pdf = build_report(ws, store, RUN_ID, MODEL, keys.p12, PASSPHRASE, out_dir=home / "out")
     store.close()

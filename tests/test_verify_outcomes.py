@@ -7,7 +7,6 @@ the signer and the trust certificate and never print a traceback.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import shutil
@@ -24,10 +23,9 @@ from engine.report.trust import (TRUST_SETTING, TrustSettingError, TrustSource,
                                  choose_trust_cert, default_trust_anchor, resolve_trust_anchor,
                                  trust_setting_path)
 from engine.report.verify import VerificationResult, VerifyOutcome, verify_report
-from engine.store.db import ResultsStore
 from engine.workspace import Workspace
-from tests.report_fixtures import (MODEL, PASSPHRASE, RUN_ID, make_key, make_model_manifest,
-                                   make_run, make_suite)
+from tests.report_fixtures import (MODEL, PASSPHRASE, RUN_ID, make_key, make_run_workspace,
+                                   write_unsigned_pdf)
 
 HOSPITAL = "St Example Hospital"
 OTHER = "Other Infirmary"
@@ -47,11 +45,7 @@ class Signed:
 def signed(tmp_path_factory) -> Signed:
     """Two real reports of one run: the hospital's and the demo key's (signing takes seconds)."""
     home = tmp_path_factory.mktemp("outcomes-ws")
-    ws = Workspace.open(home)
-    suite = make_suite(ws)
-    make_model_manifest(ws)
-    store = ResultsStore(ws.db_path)
-    make_run(ws, store, suite)
+    ws, store, suite = make_run_workspace(home)
     hospital = make_key(home)
     other = create_signing_identity(OTHER, home / "other.p12", PASSPHRASE, days=30)
     pdf = build_report(ws, store, RUN_ID, MODEL, hospital.p12, PASSPHRASE, out_dir=home / "out")
@@ -136,13 +130,7 @@ def test_cut_short_or_extended_files_are_changed_and_unsigned_ones_are_no_report
     grown.write_bytes(data + b"\n% appended after signing\n")
     for path in (cut, grown):
         assert verify_report(path, signed.hospital.cert_pem).outcome is VerifyOutcome.CHANGED
-    from reportlab.pdfgen import canvas
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf)
-    c.drawString(100, 700, "unsigned")
-    c.save()
-    unsigned = tmp_path / "unsigned.pdf"
-    unsigned.write_bytes(buf.getvalue())
+    unsigned = write_unsigned_pdf(tmp_path / "unsigned.pdf")
     garbage = tmp_path / "garbage.pdf"
     garbage.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
     for path in (unsigned, garbage):

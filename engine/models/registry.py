@@ -73,10 +73,7 @@ def check_folder(folder: Path, manifest: ModelManifest, label: str,
     cache = cache or {}
     fresh: dict[str, list] = {}
     total = len(manifest.files)
-    for extra in folder.iterdir():
-        if extra.is_symlink():
-            raise UnsafePathError(extra, f"{label}: symbolic link in a model folder; SafeVet "
-                                         f"does not follow links (copy the file itself)")
+    _refuse_foreign_entries(folder, manifest, label)
     for done, (rel, expected) in enumerate(sorted(manifest.files.items()), start=1):
         path = listed_file(folder, manifest, rel)
         if not path.is_file():
@@ -94,13 +91,21 @@ def check_folder(folder: Path, manifest: ModelManifest, label: str,
                                  f"(sha256 {actual[:12]}..., manifest says "
                                  f"{expected[:12]}...); re-import the model")
         fresh[rel] = [*stamp, actual]
-    for extra in folder.iterdir():
-        if extra.is_file() and extra.name not in manifest.files and extra.name != MANIFEST_FILE \
-                and (extra.suffix in (".onnx", ".onnx_data", ".data") or extra.name.endswith(
-                    ".onnx.data")):
-            raise IntegrityError(f"{label}: unexpected file {extra.name} in {folder} is "
-                                 f"not in the manifest")
     return fresh
+
+
+def _refuse_foreign_entries(folder: Path, manifest: ModelManifest, label: str) -> None:
+    """One pass over the folder, before any hashing: no link at all, and no ONNX weight
+    file the manifest does not list (onnxruntime would load it silently)."""
+    for entry in folder.iterdir():
+        if entry.is_symlink():
+            raise UnsafePathError(entry, f"{label}: symbolic link in a model folder; SafeVet "
+                                         f"does not follow links (copy the file itself)")
+        if entry.is_file() and entry.name not in manifest.files and entry.name != MANIFEST_FILE \
+                and (entry.suffix in (".onnx", ".onnx_data", ".data") or entry.name.endswith(
+                    ".onnx.data")):
+            raise IntegrityError(f"{label}: unexpected file {entry.name} in {folder} is "
+                                 f"not in the manifest")
 
 
 def verify_files(ws: Workspace, name: str, use_cache: bool = False,

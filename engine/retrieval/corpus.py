@@ -37,9 +37,9 @@ from engine.retrieval.chunking import ChunkSettings, TextChunk, chunk_text
 from engine.retrieval.documents import DEFAULT_MAX_FILE_BYTES, SourceDocument, read_documents
 from engine.retrieval.embedder import OnnxEmbedder, load_default_embedder
 from engine.retrieval.lock import LOCK_NAME, StoreLock, StoreLockedError
-from engine.workspace import Workspace
+from engine.workspace import CORPUS_MANIFEST, Workspace
 
-MANIFEST_NAME = "corpus.json"
+MANIFEST_NAME = CORPUS_MANIFEST
 STORE_NAME = "chroma"
 COLLECTION = "chunks"
 ADD_BATCH = 64
