@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from engine.conditions import ConditionSettings, build_mcq_prompt
-from engine.conditions.agentic_rag import mcq_task, search_prompt
+from engine.conditions.agentic_rag import search_prompt, search_task
 from engine.conditions.query_parse import parse_query
 from engine.conditions.template import chunk_passage, evidence_block
 from engine.models.generation import GenerationSettings
@@ -23,7 +23,7 @@ def test_garbage_output_ends_the_loop_cleanly_and_is_flagged(tiny_model, small_c
     assert ctx["malformed"] is True and ctx["stop_reason"] == "malformed"
     assert ctx["malformed_reason"] and ctx["trace"][-1]["malformed"] == ctx["malformed_reason"]
     # the trace holds exactly what the model wrote (greedy: reproducible)
-    again = tiny_model.generate(search_prompt(tiny_model, mcq_task(ITEM), []),
+    again = tiny_model.generate(search_prompt(tiny_model, search_task(ITEM), []),
                                 GenerationSettings(max_new_tokens=16))
     assert ctx["trace"][0]["raw_output"] == again.text
     assert plan.aux_calls[0]["completion_tokens"] == again.completion_tokens
@@ -72,3 +72,32 @@ def test_real_instruct_model_searches_within_n_steps(default_model_ws, demo_corp
                 [chunk_passage(f) for f in found[:len(ctx["chunk_ids"])]])
             assert model.count_tokens(plan.prompt_text) <= model.context_length - 16
     assert queried >= 2, "the instruct model never wrote a usable query"
+
+
+@pytest.mark.slow
+def test_batched_searches_equal_each_search_alone(default_model_ws, demo_corpus,
+                                                   demo_mcq_items):
+    """Step-synchronous agentic RAG: every item's step-1 query in one batch, then step 2
+    for those still searching; each trace is exactly what the item's search alone writes."""
+    from engine.conditions import search_many
+    from engine.conditions.agentic_rag import search_loop
+    from engine.models.registry import load_model
+
+    model = load_model(default_model_ws, "smollm2-135m-fp32")
+    settings = ConditionSettings(agentic_max_steps=2, agentic_query_tokens=16)
+    items = demo_mcq_items[:6]
+    batched = search_many("agentic_rag", items, model, demo_corpus, settings)
+    alone = [search_loop(search_task(i), model, demo_corpus, settings) for i in items]
+    fields = ("raw_output", "query", "chunk_ids", "new_chunk_ids", "finish_reason")
+    for b, a in zip(batched, alone):
+        assert [[t[f] for f in fields] for t in b.trace] == [[t[f] for f in fields]
+                                                             for t in a.trace]
+        assert (b.stop_reason, [c.id for c in b.chunks]) == (a.stop_reason,
+                                                             [c.id for c in a.chunks])
+    assert any(len(b.trace) == 2 for b in batched), "no search reached step 2"
+    # the prompt built from a batched search is the prompt the condition builds alone
+    for item, found in zip(items[:2], batched):
+        assert (build_mcq_prompt("agentic_rag", item, model, demo_corpus, settings,
+                                 found=found).prompt_text
+                == build_mcq_prompt("agentic_rag", item, model, demo_corpus,
+                                    settings).prompt_text)

@@ -153,8 +153,8 @@ def test_name_clash_and_bad_precision(tiny_model_ws, tiny_model_store):
     ws, name = tiny_model_ws
     with pytest.raises(SafeVetError, match="already exists"):
         import_model(ws, tiny_model_store.hf_folders["chatml"], name)
-    with pytest.raises(SafeVetError, match="precision 'int4'"):
-        import_model(ws, tiny_model_store.hf_folders["chatml"], "other", "int4")
+    with pytest.raises(SafeVetError, match="precision 'int3' cannot be imported"):
+        import_model(ws, tiny_model_store.hf_folders["chatml"], "other", "int3")
 
 
 def test_manifest_round_trip(tiny_model_ws):

@@ -268,13 +268,14 @@ def test_prefix_cache_is_extended_across_calls(tiny_model):
         assert max(abs(a.logprobs[k] - b.logprobs[k]) for k in a.logprobs) < 1e-4
 
 
-def test_int8_batches_are_pad_free_and_exact(tiny_model_store, workspace):
+def test_int8_scoring_batches_are_pad_free_and_exact(tiny_model_store, workspace):
     from engine.models.registry import load_model
     from tests.fixtures.models import copy_models
 
     copy_models(tiny_model_store, workspace, "chatml-int8")
     model = load_model(workspace, tiny_model_store.names["chatml-int8"])
-    assert model.pad_free_batches
+    assert model.pad_multiple is not None and model.pad_multiple > 1
+    assert model.session_info["pad_multiple"] == model.pad_multiple
     assert sorted(map(sorted, model._batches([5, 7, 5, 7, 9]))) == [[0, 2], [1, 3], [4]]
     prompts = mcq_prompts(model) + [p.replace("fever", "cough") for p in mcq_prompts(model)]
     letters = LETTERS * 2
@@ -282,7 +283,7 @@ def test_int8_batches_are_pad_free_and_exact(tiny_model_store, workspace):
     model.batch_size, model.reuse_prefix = 1, False
     alone = [model.score_options([p], [l])[0] for p, l in zip(prompts, letters)]
     for a, b in zip(alone, batched):
-        assert max(abs(a.logprobs[k] - b.logprobs[k]) for k in a.logprobs) < 1e-4
+        assert a.logprobs == b.logprobs                     # bitwise
 
 
 def test_prefix_cache_keeps_the_head_shared_with_the_next_item(tiny_model, monkeypatch):

@@ -104,7 +104,13 @@ def test_run_stores_every_planned_call_once(run_ws, tmp_path):
     run = store.get_run(run_id)
     assert run.status == "completed"
     assert run.environment.models[name].execution_provider == "CPUExecutionProvider"
-    assert run.summary.throughput[name].scored_items == 36
+    meter = run.summary.throughput[name]
+    assert meter.scored_items == 36
+    assert 0 < meter.score_seconds + meter.generate_seconds < outcome.seconds
+    from engine.cli.demo_cmd import time_split
+    split = time_split(store, run_id, setup=1.0, run=outcome.seconds, reports=2.0)
+    assert f"scoring {meter.score_seconds:.0f} s, generation {meter.generate_seconds:.0f} s" \
+        in split
 
     again = execute_run(ws, store, run_id)
     assert again.skipped == again.total and len(store.calls(run_id)) == len(calls)
@@ -156,20 +162,15 @@ def _count_calls(db_path, run_id) -> int:
         conn.close()
 
 
-def test_kill_minus_9_then_resume_equals_uninterrupted_run(run_ws, tmp_path):
-    ws, name = run_ws
-    suites = _write_suites(tmp_path, n_mcq=40, n_open=0)
-    store = ResultsStore(ws.db_path)
-    killed = _new_run(ws, name, store, suites, batch_size=1, permutations=True)
-    clean = _new_run(ws, name, store, suites, batch_size=1, permutations=True)
-    total = len(_planned(store, killed, name))
-
+def _kill_once_stored(ws, run_id: str, calls: int, timeout: float) -> int:
+    """Resume `run_id` in a CLI subprocess, SIGKILL it once `calls` are stored; the count
+    stored at the kill."""
     env = dict(os.environ, SAFEVET_HOME=str(ws.home))
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "run", "--resume", killed],
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "run", "--resume", run_id],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     try:
-        while _count_calls(ws.db_path, killed) < 20:
+        while _count_calls(ws.db_path, run_id) < calls:
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "subprocess stored no calls in time"
             time.sleep(0.02)
@@ -178,7 +179,18 @@ def test_kill_minus_9_then_resume_equals_uninterrupted_run(run_ws, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    at_kill = _count_calls(ws.db_path, killed)
+    return _count_calls(ws.db_path, run_id)
+
+
+def test_kill_minus_9_then_resume_equals_uninterrupted_run(run_ws, tmp_path):
+    ws, name = run_ws
+    suites = _write_suites(tmp_path, n_mcq=40, n_open=0)
+    store = ResultsStore(ws.db_path)
+    killed = _new_run(ws, name, store, suites, batch_size=1, permutations=True)
+    clean = _new_run(ws, name, store, suites, batch_size=1, permutations=True)
+    total = len(_planned(store, killed, name))
+
+    at_kill = _kill_once_stored(ws, killed, 20, timeout=120)
     assert 20 <= at_kill < total, "the run finished before it could be killed"
 
     resumed = execute_run(ws, store, killed)
@@ -285,3 +297,54 @@ def test_an_items_permutations_are_batched_together_and_share_the_question(run_w
     model.score_options(prompts, [list(LETTERS)] * 4)
     shared = model.tokenizer.decode(list(model._prefix_cache.tokens))
     assert item.question in shared
+
+
+def test_kill_minus_9_in_the_batched_open_phase_then_resume_stores_each_item_once(
+        run_ws, tmp_path):
+    """Open answers decode four at a time; a kill loses at most the batch in flight, and
+    the resumed run's answers are the uninterrupted run's (greedy fp32)."""
+    ws, name = run_ws
+    suites = _write_suites(tmp_path, n_mcq=1, n_open=60)
+    store = ResultsStore(ws.db_path)
+    settings = dict(open_max_new_tokens=24, generation_batch_size=4)
+    killed = _new_run(ws, name, store, suites, **settings)
+    clean = _new_run(ws, name, store, suites, **settings)
+    total = len(_planned(store, killed, name))
+
+    # 3 MCQ calls come first; then open answers arrive four at a time.
+    at_kill = _kill_once_stored(ws, killed, 15, timeout=180)
+    assert 15 <= at_kill < total, "the run finished before it could be killed"
+
+    resumed = execute_run(ws, store, killed)
+    assert resumed.skipped == at_kill and resumed.status == "completed"
+    assert execute_run(ws, store, clean).status == "completed"
+    calls = store.calls(killed)
+    keys = [c.key for c in calls]
+    assert len(keys) == len(set(keys)) == total        # nothing lost, nothing repeated
+    a = {c.key: c for c in calls}
+    b = {c.key: c for c in store.calls(clean)}
+    assert a.keys() == b.keys()
+    assert all(a[k].output_text == b[k].output_text for k in a if a[k].kind == "open")
+    assert len(store.judgments(killed)) == 60          # each stored answer judged once
+
+
+def test_samples_of_an_item_decode_as_one_batch_equal_to_alone(run_ws, tmp_path):
+    from engine.models.generation import GenerationSettings
+    from engine.models.registry import load_model
+    from engine.runs.model_calls import SAMPLE_MAX_NEW_TOKENS, SAMPLE_TOP_P
+
+    ws, name = run_ws
+    suites = _write_suites(tmp_path, n_mcq=2, n_open=0)
+    store = ResultsStore(ws.db_path)
+    run_id = _new_run(ws, name, store, suites, samples=3, compute_conditions=["closed_book"])
+    assert execute_run(ws, store, run_id).status == "completed"
+    samples = [c for c in store.calls(run_id) if c.variant.startswith("sample:")]
+    assert len(samples) == 6
+    model = load_model(ws, name)
+    temperature = store.get_run(run_id).config.settings.sample_temperature
+    for c in samples:
+        alone = model.generate(c.prompt_text, GenerationSettings(
+            max_new_tokens=SAMPLE_MAX_NEW_TOKENS, temperature=temperature,
+            top_p=SAMPLE_TOP_P, seed=c.context["sample_seed"]))
+        assert c.output_text == alone.text
+    assert sorted(c.context["sample_seed"] for c in samples) == [0, 0, 1, 1, 2, 2]

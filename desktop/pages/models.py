@@ -29,6 +29,7 @@ class ImportModelDialog(QDialog):
     """Source (HF folder or GGUF file), registered name and precision."""
 
     def __init__(self, parent: QWidget | None = None, gguf: bool = False) -> None:
+        from engine.models.quantize import IMPORT_PRECISIONS
         super().__init__(parent)
         self.setWindowTitle("Import a GGUF file" if gguf else "Import a Hugging Face folder")
         self.gguf = gguf
@@ -44,8 +45,9 @@ class ImportModelDialog(QDialog):
         self.name.setPlaceholderText("letters, digits, '.', '_' or '-'")
         form.addRow("Name:", self.name)
         self.precision = QComboBox()
-        self.precision.addItems(["fp32", "int8"])
-        self.precision.setToolTip("int8 = weight-only 8-bit (MatMulNBits); fp32 = as exported")
+        self.precision.addItems(list(IMPORT_PRECISIONS))
+        self.precision.setToolTip("int8 / int4 = weight-only 8-bit / 4-bit (MatMulNBits); "
+                                  "fp32 = as exported")
         form.addRow("Precision:", self.precision)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)

@@ -1,4 +1,4 @@
-"""`safevet models ...`: import, add-exported, list, show, verify, remove, install-default."""
+"""`safevet models ...`: import, derive, add-exported, list, show, verify, remove, install-default."""
 from __future__ import annotations
 
 import json
@@ -15,6 +15,7 @@ from engine.cli.json_output import JSON_OPTION, emit_json
 from engine.cli.tables import Column, print_table
 from engine.events import ProgressCallback, ProgressEvent
 from engine.models.manifest import ModelManifest
+from engine.models.quantize import precision_choices
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -42,7 +43,9 @@ def _size(n: int) -> str:
 @app.command("import")
 def import_cmd(source: Path = typer.Argument(..., help="HF model folder or .gguf file"),
                name: str = typer.Option(..., "--name", help="Name to register the model as"),
-               precision: str = typer.Option("fp32", "--precision", help="fp32 or int8")) -> None:
+               precision: str = typer.Option(
+                   "fp32", "--precision",
+                   help=f"{precision_choices()} (int8/int4: weight-only MatMulNBits)")) -> None:
     """Export a local model to ONNX (once) and register it as a candidate."""
     from engine.models.importer import import_model
     ws = workspace(create=True)
@@ -50,6 +53,22 @@ def import_cmd(source: Path = typer.Argument(..., help="HF model folder or .gguf
         manifest = import_model(ws, source, name, precision, progress=progress)
     console.print(f"imported [bold]{manifest.name}[/] ({manifest.precision}, "
                   f"{manifest.parameter_count:,} parameters, context {manifest.context_length})")
+
+
+@app.command("derive")
+def derive_cmd(base: str = typer.Argument(..., metavar="BASE", help="A registered fp32 model"),
+               name: str = typer.Option(..., "--name", help="Name to register the copy as"),
+               precision: str = typer.Option(
+                   ..., "--precision",
+                   help=f"{precision_choices(quantised_only=True)} (weight-only MatMulNBits)")
+               ) -> None:
+    """Quantise an imported fp32 model into a new candidate (no second export, no torch)."""
+    from engine.models.importer import derive_quantized
+    ws = workspace()
+    with _status(f"deriving {name}") as progress:
+        manifest = derive_quantized(ws, base, name, precision, progress=progress)
+    console.print(f"registered [bold]{manifest.name}[/] ({manifest.precision} from {base}, "
+                  f"{manifest.quantization['quantized_nodes']} MatMuls quantised)")
 
 
 @app.command("add-exported")

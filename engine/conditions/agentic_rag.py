@@ -63,61 +63,106 @@ def _fits(model, prompt: str, settings: ConditionSettings) -> bool:
     return model.count_tokens(prompt) + settings.agentic_query_tokens <= window_of(model, settings)
 
 
+@dataclass
+class _Search:
+    """One task's search in progress."""
+
+    task: str
+    outcome: SearchOutcome = field(default_factory=SearchOutcome)
+    seen: set[str] = field(default_factory=set)
+    queries: set[str] = field(default_factory=set)
+    searching: bool = True
+
+
 def search_loop(task: str, model, corpus, settings: ConditionSettings) -> SearchOutcome:
     """Run the model-driven search; never more than `agentic_max_steps` model calls."""
+    return search_many([task], model, corpus, settings)[0]
+
+
+def search_many(tasks: list[str], model, corpus, settings: ConditionSettings
+                ) -> list[SearchOutcome]:
+    """The searches of many tasks, step-synchronously: every task's step-1 query is
+    written in one batch (`generate_batch`), run against the corpus, then step 2 for the
+    tasks still searching, and so on. Each task's search is exactly what it would be alone:
+    a step depends only on that task's own prompt and evidence found so far."""
     from engine.models.generation import GenerationSettings
 
-    out = SearchOutcome()
-    seen: set[str] = set()
-    queries: set[str] = set()
+    searches = [_Search(t) for t in tasks]
     gen_settings = GenerationSettings(max_new_tokens=settings.agentic_query_tokens,
                                       temperature=0.0)
     for step in range(1, settings.agentic_max_steps + 1):
-        prompt = search_prompt(model, task, out.chunks)
-        if not _fits(model, prompt, settings):
-            out.stop_reason = "window_full"
+        asking: list[tuple[_Search, str]] = []
+        for search in searches:
+            if not search.searching:
+                continue
+            prompt = search_prompt(model, search.task, search.outcome.chunks)
+            if _fits(model, prompt, settings):
+                asking.append((search, prompt))
+            else:
+                search.outcome.stop_reason, search.searching = "window_full", False
+        if not asking:
             break
-        gen = model.generate(prompt, gen_settings)
-        out.aux_calls.append({"kind": "agentic_search", "step": step,
-                              "prompt_sha256": sha256_text(prompt),
-                              "prompt_tokens": gen.prompt_tokens,
-                              "completion_tokens": gen.completion_tokens,
-                              "latency_ms": round(gen.latency_ms, 3),
-                              "finish_reason": gen.finish_reason})
-        parsed = parse_query(gen.text, gen.finish_reason)
-        entry: dict[str, Any] = {"step": step, "raw_output": gen.text,
-                                 "finish_reason": gen.finish_reason, "query": parsed.query,
-                                 "chunk_ids": [], "new_chunk_ids": []}
-        out.trace.append(entry)
-        if parsed.malformed:
-            entry["malformed"] = parsed.malformed
-            out.malformed, out.malformed_reason, out.stop_reason = True, parsed.malformed, "malformed"
-            break
-        if parsed.done:
-            out.stop_reason = "done"
-            break
-        key = " ".join(parsed.query.lower().split())
-        if key in queries:
-            out.stop_reason = "repeated_query"
-            break
-        queries.add(key)
-        hits = corpus.query(parsed.query, settings.search_k)
-        entry["chunk_ids"] = [h.id for h in hits]
-        for h in hits:
-            if h.id not in seen:
-                seen.add(h.id)
-                out.chunks.append(h)
-                entry["new_chunk_ids"].append(h.id)
-    return out
+        gens = model.generate_batch([p for _, p in asking], [gen_settings] * len(asking))
+        for (search, prompt), gen in zip(asking, gens):
+            _take_turn(search, step, prompt, gen, corpus, settings)
+    return [s.outcome for s in searches]
 
 
-def mcq_task(item: McqItem) -> str:
+def _take_turn(search: _Search, step: int, prompt: str, gen, corpus,
+               settings: ConditionSettings) -> None:
+    """Record one search turn and run its query; ends the search on DONE, a repeated or
+    malformed query."""
+    out = search.outcome
+    out.aux_calls.append({"kind": "agentic_search", "step": step,
+                          "prompt_sha256": sha256_text(prompt),
+                          "prompt_tokens": gen.prompt_tokens,
+                          "completion_tokens": gen.completion_tokens,
+                          "latency_ms": round(gen.latency_ms, 3),
+                          "finish_reason": gen.finish_reason})
+    parsed = parse_query(gen.text, gen.finish_reason)
+    entry: dict[str, Any] = {"step": step, "raw_output": gen.text,
+                             "finish_reason": gen.finish_reason, "query": parsed.query,
+                             "chunk_ids": [], "new_chunk_ids": []}
+    out.trace.append(entry)
+    search.searching = False
+    if parsed.malformed:
+        entry["malformed"] = parsed.malformed
+        out.malformed, out.malformed_reason, out.stop_reason = True, parsed.malformed, "malformed"
+        return
+    if parsed.done:
+        out.stop_reason = "done"
+        return
+    key = " ".join(parsed.query.lower().split())
+    if key in search.queries:
+        out.stop_reason = "repeated_query"
+        return
+    search.queries.add(key)
+    hits = corpus.query(parsed.query, settings.search_k)
+    entry["chunk_ids"] = [h.id for h in hits]
+    for h in hits:
+        if h.id not in search.seen:
+            search.seen.add(h.id)
+            out.chunks.append(h)
+            entry["new_chunk_ids"].append(h.id)
+    search.searching = True
+
+
+def search_task(item: McqItem | OpenItem) -> str:
+    """What the model is asked to find evidence for: the question and options, or the request."""
+    if isinstance(item, OpenItem):
+        return f"Request: {item.prompt}"
     return f"Question: {item.question}\n\nOptions:\n{format_options(item)}"
 
 
 def build(item: McqItem, model, corpus, settings: ConditionSettings) -> PromptPlan:
     corpus = require_corpus(corpus, "agentic_rag")
-    outcome = search_loop(mcq_task(item), model, corpus, settings)
+    return build_found(item, model, settings, search_loop(search_task(item), model, corpus,
+                                                          settings))
+
+
+def build_found(item: McqItem, model, settings: ConditionSettings,
+                outcome: SearchOutcome) -> PromptPlan:
+    """The MCQ prompt from a finished search (run alone, or batched by search_many)."""
     budget = window_of(model, settings) - settings.answer_budget
     n, _ = fit_chunks(item, model, settings, outcome.chunks, budget)
     kept = outcome.chunks[:n]
@@ -129,6 +174,9 @@ def build(item: McqItem, model, corpus, settings: ConditionSettings) -> PromptPl
 
 def find_open(item: OpenItem, model, corpus, settings: ConditionSettings) -> OpenEvidence:
     """For an open-ended request: the same model-driven search, with the request as the task."""
-    outcome = search_loop(f"Request: {item.prompt}", model, corpus, settings)
+    return found_open(search_loop(search_task(item), model, corpus, settings))
+
+
+def found_open(outcome: SearchOutcome) -> OpenEvidence:
     return OpenEvidence(chunks=outcome.chunks, aux_calls=outcome.aux_calls,
                         context=outcome.context(outcome.chunks))

@@ -18,6 +18,7 @@ from engine.conditions.template import chunk_passage, evidence_block, render_ope
 from engine.suites.schema import OpenItem
 
 if TYPE_CHECKING:  # the registry imports this module
+    from engine.conditions.agentic_rag import SearchOutcome
     from engine.conditions.registry import Condition
 
 
@@ -37,9 +38,10 @@ class OpenItems(str, Enum):
 
 
 def build_open(spec: Condition, item: OpenItem, model, corpus,
-               settings: ConditionSettings) -> PromptPlan:
-    """The open turn under `spec`: what it retrieves (its `find_open`) is fitted to the window
-    here, the same way for every retrieval condition."""
+               settings: ConditionSettings, found: SearchOutcome | None = None) -> PromptPlan:
+    """The open turn under `spec`: what it retrieves (its `find_open`, or the model search
+    `found` beforehand) is fitted to the window here, the same way for every retrieval
+    condition."""
     condition, fills = spec.name, spec.fills_window
     aux: list[dict[str, Any]] = []
     ctx: dict[str, Any] = {"condition_applied": False, "chunk_ids": []}
@@ -47,9 +49,12 @@ def build_open(spec: Condition, item: OpenItem, model, corpus,
     if spec.find_open is not None and settings.open_items_under_rag:
         corpus = require_corpus(corpus, condition)
         ctx["condition_applied"] = True
-        found = spec.find_open(item, model, corpus, settings)
-        chunks, aux = found.chunks, found.aux_calls
-        ctx.update(found.context)
+        if found is not None and spec.model_search is not None:
+            retrieved = spec.model_search.found_open(found)
+        else:
+            retrieved = spec.find_open(item, model, corpus, settings)
+        chunks, aux = retrieved.chunks, retrieved.aux_calls
+        ctx.update(retrieved.context)
     elif spec.open_items is OpenItems.PLAIN_TURN:
         ctx["condition_applied"] = True
 

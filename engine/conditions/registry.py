@@ -24,6 +24,23 @@ from engine.suites.schema import McqItem, OpenItem
 # so that importing the conditions never imports the vector store.
 McqBuilder = Callable[[McqItem, PromptModel, Any, ConditionSettings], PromptPlan]
 OpenFinder = Callable[[OpenItem, PromptModel, Any, ConditionSettings], OpenEvidence]
+
+
+@dataclass(frozen=True)
+class ModelSearch:
+    """For a condition whose evidence the model itself searches for (agentic RAG): how to
+    run many items' searches at once, step by step in batches, and build from the result.
+
+    The one-item `build_mcq` / `find_open` stay the reference: `build_found(item, ...,
+    search_many(...)[i])` is exactly `build_mcq(item, ...)`; batching only saves time.
+    """
+
+    task: Callable[[McqItem | OpenItem], str]
+    search_many: Callable[[list[str], PromptModel, Any, ConditionSettings],
+                          list[agentic_rag.SearchOutcome]]
+    build_found: Callable[[McqItem, PromptModel, ConditionSettings,
+                           agentic_rag.SearchOutcome], PromptPlan]
+    found_open: Callable[[agentic_rag.SearchOutcome], OpenEvidence]
 LabelStyle = Literal["report", "short", "desktop", "desktop_long"]
 
 
@@ -49,6 +66,7 @@ class Condition:
     # Packs chunks until the window is full: what does not fit is the design, not a drop,
     # and the window is the one capped by a profile's max_context_tokens.
     fills_window: bool = False
+    model_search: ModelSearch | None = None
 
     def __post_init__(self) -> None:
         retrieves = self.open_items is OpenItems.RETRIEVED_IF_ASKED
@@ -84,7 +102,11 @@ REGISTRY: tuple[Condition, ...] = (
     Condition("agentic_rag", "Agentic RAG", "agentic RAG", "Agentic RAG", "Agentic RAG",
               "the model writes its own search queries (bounded steps), then answers",
               needs_corpus=True, build_mcq=agentic_rag.build,
-              open_items=OpenItems.RETRIEVED_IF_ASKED, find_open=agentic_rag.find_open),
+              open_items=OpenItems.RETRIEVED_IF_ASKED, find_open=agentic_rag.find_open,
+              model_search=ModelSearch(task=agentic_rag.search_task,
+                                       search_many=agentic_rag.search_many,
+                                       build_found=agentic_rag.build_found,
+                                       found_open=agentic_rag.found_open)),
     Condition("max_context", "Max context", "max-context", "Max-context", "Max-context",
               "relevance-ordered corpus chunks packed until the context window is full",
               needs_corpus=True, build_mcq=max_context.build,
@@ -92,6 +114,14 @@ REGISTRY: tuple[Condition, ...] = (
               fills_window=True),
 )
 _BY_NAME: dict[str, Condition] = {c.name: c for c in REGISTRY}
+
+
+def model_search_of(name: str) -> ModelSearch:
+    """The batched search of a condition that has one (SafeVetError for any other)."""
+    search = condition(name).model_search
+    if search is None:
+        raise SafeVetError(f"condition {name!r} does not search with the model")
+    return search
 
 
 def condition(name: str) -> Condition:

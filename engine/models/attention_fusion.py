@@ -24,6 +24,7 @@ graph on SmolLM2-135M fp32 (scales 0.3536² fold to exactly 0.125).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 ATTENTION_OPSET = 23
 
@@ -43,10 +44,26 @@ def _need(cond: bool, what: str) -> None:
         raise _NoMatch(what)
 
 
-def fuse_attention(model) -> FusionResult:
-    """Rewrite `model` (onnx.ModelProto) in place; returns how many layers were fused."""
+def tensor_value(tensor, base_dir: Path | None):
+    """A constant's value as numpy, reading external data from `base_dir` (whose data
+    files the caller has checked), never from the current directory; onnx (1.23) reads
+    it without changing the graph's tensor, which keeps its external reference."""
+    from onnx import TensorProto, numpy_helper
+
+    if tensor.data_location != TensorProto.EXTERNAL:
+        return numpy_helper.to_array(tensor)
+    _need(base_dir is not None, f"{tensor.name}: constant kept in external data")
+    return numpy_helper.to_array(tensor, base_dir=str(base_dir))
+
+
+def fuse_attention(model, base_dir: Path | None = None) -> FusionResult:
+    """Rewrite `model` (onnx.ModelProto) in place; returns how many layers were fused.
+
+    `base_dir`: the model folder, for the few scalar constants the matcher reads when
+    an export moved them to external data too.
+    """
     import numpy as np
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     g = model.graph
     producer = {o: n for n in g.node for o in n.output}
@@ -65,9 +82,9 @@ def fuse_attention(model) -> FusionResult:
     def constant(name: str):
         n = producer.get(name)
         if n is not None and n.op_type == "Constant" and n.attribute:
-            return numpy_helper.to_array(n.attribute[0].t)
+            return tensor_value(n.attribute[0].t, base_dir)
         _need(name in initializers, f"{name}: expected a constant")
-        return numpy_helper.to_array(initializers[name])
+        return tensor_value(initializers[name], base_dir)
 
     def grouped_source(name: str) -> str:
         """K or V before optimum's repeat_kv copy: Reshape(Expand(Unsqueeze(x)))."""

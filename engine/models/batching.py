@@ -2,7 +2,9 @@
 
 Prompts are left-padded, so the answer position is always the last column;
 batches hold prompts of similar length (padding is wasted compute), and a
-batch's transient buffers stay under a fixed memory budget.
+batch's transient buffers stay under a fixed memory budget. Generation adds a
+second budget: the batch's KV cache at its longest, which onnxruntime holds
+twice during a decode step (the past fed in and the present coming out).
 """
 from __future__ import annotations
 
@@ -17,8 +19,14 @@ from engine.models.manifest import ModelManifest
 # Logits for a whole batch are [batch, length, vocab] floats; cap that buffer.
 LOGITS_BUDGET_BYTES = 256 * 2**20   # also bounds attention scores with the last head
 
-# float32 elements the largest buffer of a batch of `rows` prompts `width` tokens wide holds.
-BatchCost = Callable[[int, int], int]
+# The KV cache of a decoding batch may take this much, or a quarter of the weights when
+# that is more (a 7B model's batch needs GBs): peak memory at batch 16 then stays within
+# about 1.5x of one stream (weights + two copies of the cache).
+KV_CACHE_BUDGET_BYTES = 128 * 2**20
+
+# The share of its memory budget the largest buffer of a batch of `rows` prompts `width`
+# tokens wide takes; a batch is formed only while this stays at most 1.
+BatchCost = Callable[[int, int], float]
 
 
 def query_heads(folder: Path, manifest: ModelManifest) -> int:
@@ -31,30 +39,48 @@ def query_heads(folder: Path, manifest: ModelManifest) -> int:
 
 def batch_cost(last_position_head: bool, heads: int, vocab_size: int) -> BatchCost:
     """What grows with a batch: attention scores with the last-position head, else logits."""
+    budget = LOGITS_BUDGET_BYTES / 4   # float32 elements
     if last_position_head:
         # logits are one row per prompt; what grows is attention scores, ~heads*width^2
-        return lambda rows, width: rows * heads * width * (width + 1)
-    return lambda rows, width: rows * width * max(vocab_size, 1)
+        return lambda rows, width: rows * heads * width * (width + 1) / budget
+    return lambda rows, width: rows * width * max(vocab_size, 1) / budget
 
 
-def group_by_length(lengths: list[int], batch_size: int, pad_free: bool,
+def kv_cache_budget(weight_bytes: int) -> int:
+    """Bytes a decoding batch's KV cache may take (see KV_CACHE_BUDGET_BYTES)."""
+    return max(KV_CACHE_BUDGET_BYTES, weight_bytes // 4)
+
+
+def generation_cost(prefill: BatchCost, kv_bytes_per_token: int, new_tokens: int,
+                    kv_budget: int) -> BatchCost:
+    """The prefill's buffers, or the KV cache once `new_tokens` are decoded, if larger."""
+    def cost(rows: int, width: int) -> float:
+        kv = rows * (width + new_tokens) * kv_bytes_per_token / kv_budget
+        return max(prefill(rows, width), kv)
+    return cost
+
+
+def group_by_length(lengths: list[int], batch_size: int, pad_multiple: int | None,
                     cost: BatchCost) -> list[list[int]]:
-    """Group prompt indices of similar length, bounded by batch size and logits memory.
+    """Group prompt indices of similar length, bounded by batch size and memory.
 
-    `pad_free` batches only prompts of equal length (int8 needs it to stay bitwise
-    equal to one at a time, see OnnxCandidateModel.pad_free_batches).
+    Lengths within a batch differ by a multiple of `pad_multiple` (1: any padding, as
+    fp32 allows; a quantised model's lane width, engine.models.pad_alignment; None: equal
+    lengths only), so every row's padding keeps it exactly what it is alone.
     """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    budget = LOGITS_BUDGET_BYTES // 4   # float32 elements
+    def residue(n: int) -> int:
+        return n if pad_multiple is None else n % pad_multiple
+
+    # By residue then length: prompts that may share a batch come out side by side.
+    order = sorted(range(len(lengths)), key=lambda i: (residue(lengths[i]), lengths[i]))
     batches: list[list[int]] = []
     for i in order:
         cur = batches[-1] if batches else None
         if cur is not None:
-            width = lengths[i]  # sorted ascending: the newcomer is the widest
-            similar = (width == lengths[cur[0]] if pad_free
-                       else width <= lengths[cur[0]] * 1.25 + 8)
+            width, first = lengths[i], lengths[cur[0]]  # the newcomer is the widest
+            similar = residue(width) == residue(first) and width <= first * 1.25 + 8
             fits = (similar and len(cur) < batch_size
-                    and cost(len(cur) + 1, width) <= budget)
+                    and cost(len(cur) + 1, width) <= 1.0)
             if fits:
                 cur.append(i)
                 continue

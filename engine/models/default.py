@@ -93,7 +93,7 @@ def install_default(ws: Workspace, source: Path | None = None,
 
 def _install_models(ws: Workspace, source: Path | None,
                     progress: Optional[ProgressCallback]) -> None:
-    from engine.models.importer import derive_int8, import_model
+    from engine.models.importer import derive_quantized, import_model
 
     if not has_model(ws, FP32_NAME):
         gguf: Path
@@ -110,7 +110,7 @@ def _install_models(ws: Workspace, source: Path | None,
         emit(progress, "install-default", f"{FP32_NAME} already installed; verifying")
         verify_files(ws, FP32_NAME, use_cache=True, progress=progress)
     if not has_model(ws, INT8_NAME):
-        derive_int8(ws, FP32_NAME, INT8_NAME, progress=progress)
+        derive_quantized(ws, FP32_NAME, INT8_NAME, "int8", progress=progress)
     else:
         emit(progress, "install-default", f"{INT8_NAME} already installed; verifying")
         verify_files(ws, INT8_NAME, use_cache=True, progress=progress)

@@ -10,9 +10,10 @@ empty or hostile file is found, with a library's traceback.
 """
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from engine.errors import InputError
+from engine.models.external_data import referenced_locations
 from engine.models.manifest import MANIFEST_FILE, ModelManifest
 from engine.safepath import contained, regular_file
 
@@ -52,13 +53,14 @@ def check_onnx_graph(folder: Path, manifest: ModelManifest) -> None:
     if not graph.node or "input_ids" not in inputs or "logits" not in outputs:
         raise InputError(path, "not a causal language model export (expected a graph with "
                                "input 'input_ids' and output 'logits')")
-    for init in graph.initializer:
-        if init.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        location = next((e.value for e in init.external_data if e.key == "location"), "")
-        listed_file(folder, manifest, location)
-        if location not in manifest.files:
-            raise InputError(path, f"weights of {init.name} live in {location!r}, which the "
+    # Every tensor, not only initializers: optimum also moves Constant nodes' values out.
+    # A location is relative to the folder holding the graph, a manifest name to `folder`.
+    beside = PurePosixPath(manifest.onnx_file).parent
+    for location, tensor in sorted(referenced_locations(model).items()):
+        rel = str(beside / location) if location else location
+        listed_file(folder, manifest, rel)
+        if rel not in manifest.files:
+            raise InputError(path, f"weights of {tensor} live in {location!r}, which the "
                                    f"manifest does not list", field="files")
 
 

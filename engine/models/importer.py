@@ -24,7 +24,7 @@ from engine.hashing import sha256_file
 from engine.leftovers import staging_folder
 from engine.models import sources
 from engine.models.manifest import MANIFEST_FILE, ModelManifest, SpecialTokens, check_name
-from engine.models.registry import get_manifest, has_model, model_dir
+from engine.models.registry import get_manifest, has_model, model_dir, verify_files
 from engine.offline import enforce_offline_environment
 from engine.workspace import Workspace
 
@@ -209,26 +209,31 @@ def _staged(ws: Workspace, name: str) -> Iterator[Path]:
         os.replace(staging, final)
 
 
-def _quantize_in_place(folder: Path, progress: Optional[ProgressCallback]) -> dict:
-    from engine.models.quantize import quantize_int8
-    emit(progress, "import", "quantising to int8 (MatMulNBits, weight-only)")
-    src = folder / "model.onnx"
-    tmp = folder / "model.int8.onnx"
-    settings = quantize_int8(src, tmp)
-    for old in folder.glob("model.onnx*"):
-        old.unlink()
-    os.replace(tmp, src)
-    if (folder / "model.int8.onnx_data").exists():
-        raise SafeVetError("int8 model above 2 GB is not supported yet")
+def _quantize_in_place(folder: Path, precision: str,
+                       progress: Optional[ProgressCallback]) -> dict:
+    """Replace the fp32 export in `folder` by its `precision` copy under the same name.
+
+    The export (model.onnx and any model.onnx_data) first moves into a hidden
+    subfolder, so the quantised file is written straight to its final name, which
+    is the name a >2 GB model's weights file is recorded under inside the graph.
+    """
+    from engine.models.quantize import quantize
+    emit(progress, "import", f"quantising to {precision} (MatMulNBits, weight-only)")
+    export = folder / ".fp32-export"
+    export.mkdir()
+    for part in folder.glob("model.onnx*"):
+        os.replace(part, export / part.name)
+    settings = quantize(export / "model.onnx", folder / "model.onnx", precision)
+    shutil.rmtree(export)
     return settings
 
 
 def import_model(ws: Workspace, source: str | Path, name: str, precision: str = "fp32",
                  progress: Optional[ProgressCallback] = None) -> ModelManifest:
     """Export `source` (HF folder or GGUF file) to ONNX and register it as `name`."""
+    from engine.models.quantize import check_import_precision
     check_name(name)
-    if precision not in ("fp32", "int8"):
-        raise SafeVetError(f"precision {precision!r} cannot be imported: use fp32 or int8")
+    check_import_precision(precision)
     _refuse_existing(ws, name)
     emit(progress, "import", f"checking {source}")
     info = sources.inspect_source(source)
@@ -248,7 +253,8 @@ def import_model(ws: Workspace, source: str | Path, name: str, precision: str = 
             params = sources.safetensors_parameter_count(hf_dir)
             emit(progress, "import", f"exporting to ONNX ({EXPORT_TASK}); this runs once")
             export_onnx(hf_dir, staging)
-            quant = _quantize_in_place(staging, progress) if precision == "int8" else None
+            quant = None if precision == "fp32" else _quantize_in_place(staging, precision,
+                                                                         progress)
             manifest = ModelManifest(
                 name=name, source=str(info.path), source_kind=info.kind, source_sha256=src_sha,
                 precision=precision, quantization=quant, parameter_count=params,
@@ -261,30 +267,39 @@ def import_model(ws: Workspace, source: str | Path, name: str, precision: str = 
     return manifest
 
 
-def derive_int8(ws: Workspace, base: str, name: str,
-                progress: Optional[ProgressCallback] = None) -> ModelManifest:
-    """Register an int8 weight-only copy of an already-imported fp32 model (no second export)."""
+def derive_quantized(ws: Workspace, base: str, name: str, precision: str,
+                     progress: Optional[ProgressCallback] = None) -> ModelManifest:
+    """Register a `precision` weight-only copy of an already-imported fp32 model.
+
+    No second export: the tokenizer files are copied and only the graph is
+    quantised, with the same recipe `import --precision` uses. The base is hash-checked
+    first, since the copy gets fresh hashes of its own: a changed base file would
+    otherwise become a derived model that verifies.
+    """
+    from engine.models.quantize import quantize, recipe_for
     check_name(name)
+    recipe_for(precision)
     base_manifest = get_manifest(ws, base)
     if base_manifest.precision != "fp32":
-        raise SafeVetError(f"model {base} is {base_manifest.precision}; int8 is derived from fp32")
+        raise SafeVetError(f"model {base} is {base_manifest.precision}; {precision} is derived "
+                           f"from fp32")
     _refuse_existing(ws, name)
+    verify_files(ws, base, use_cache=True, progress=progress)
     src = model_dir(ws, base)
     with _staged(ws, name) as staging:
         for rel in base_manifest.files:
             if not rel.startswith("model.onnx"):
                 shutil.copy2(src / rel, staging / rel)
-        from engine.models.quantize import quantize_int8
-        emit(progress, "import", f"quantising {base} to int8 (MatMulNBits, weight-only)")
-        quant = quantize_int8(src / base_manifest.onnx_file, staging / "model.onnx")
+        emit(progress, "import", f"quantising {base} to {precision} (MatMulNBits, weight-only)")
+        quant = quantize(src / base_manifest.onnx_file, staging / "model.onnx", precision)
         data = base_manifest.model_dump()
-        data.update(name=name, source_kind="derived", derived_from=base, precision="int8",
-                    quantization=quant, files=hash_folder(staging, progress),
-                    export_tool_versions=tool_versions())
+        data.update(name=name, source_kind="derived", derived_from=base, precision=precision,
+                    quantization=quant, onnx_file="model.onnx",
+                    files=hash_folder(staging, progress), export_tool_versions=tool_versions())
         data.pop("created_at")
         manifest = ModelManifest(**data)
         manifest.write(staging)
-    emit(progress, "import", f"registered {name} (int8 from {base})", done=1, total=1)
+    emit(progress, "import", f"registered {name} ({precision} from {base})", done=1, total=1)
     return manifest
 
 

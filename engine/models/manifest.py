@@ -11,7 +11,7 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
     model_validator
@@ -25,7 +25,10 @@ MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 16 * 2**20   # chat templates are kilobytes; a file list is small
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-Precision = Literal["fp32", "int8", "fp16"]
+# The one vocabulary of stored precisions: int8/int4 are weight-only MatMulNBits
+# (engine.models.quantize holds their recipes), fp16 runs on CUDA only.
+Precision = Literal["fp32", "int8", "int4", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 class _StrictRecord(BaseModel):

@@ -22,9 +22,10 @@ import numpy as np
 from engine.errors import SafeVetError
 from engine.events import ProgressCallback, emit
 from engine.models import chat, prefix_cache, tokens
-from engine.models.batching import batch_cost, group_by_length, left_pad, query_heads
-from engine.models.generation import (Generation, GenerationSettings, cut_at_stop,
-                                      pick_next_token)
+from engine.models.batch_decode import DecodeRequest, decode_together
+from engine.models.batching import (batch_cost, generation_cost, group_by_length,
+                                    kv_cache_budget, left_pad, query_heads)
+from engine.models.generation import Generation, GenerationSettings
 from engine.models.manifest import ModelManifest
 from engine.models.option_scores import OptionScores, log_softmax, option_scores
 from engine.models.prefix_cache import CachedPrefix
@@ -39,6 +40,7 @@ class OnnxCandidateModel:
 
     def __init__(self, folder: Path, manifest: ModelManifest, provider: str = "auto",
                  threads: int | None = None, batch_size: int = 8,
+                 generation_batch_size: int = 16,
                  choice: ProviderChoice | None = None,
                  scoring_head: str | None = None, attention: str | None = None,
                  options: RuntimeOptions | None = None) -> None:
@@ -53,13 +55,9 @@ class OnnxCandidateModel:
             raise SafeVetError(f"model {self.name} is fp16, which SafeVet runs on CUDA only; "
                                f"{choice.notice or 'no CUDA provider'}")
         self.batch_size = max(1, batch_size)
+        self.generation_batch_size = max(1, generation_batch_size)
         self.options = (options or RuntimeOptions()).overridden(scoring_head, attention)
         self.reuse_prefix = True
-        # int8 MatMulNBits (accuracy_level 4) quantises activations at run time, so a
-        # last-bit change in float rounding (as padding causes) can flip a rounding and
-        # move logits by ~0.5. Its batches therefore hold only prompts of equal length,
-        # which is bitwise identical to one at a time; fp32 pads freely (|diff| ~1e-5).
-        self.pad_free_batches = manifest.precision == "int8"
 
         opened = open_session(self.folder, manifest, choice, threads, self.options)
         self.session = opened.session
@@ -69,7 +67,7 @@ class OnnxCandidateModel:
         self.session_info: dict[str, object] = {
             **opened.record(),
             "batch_size": self.batch_size,
-            "pad_free_batches": self.pad_free_batches,
+            "generation_batch_size": self.generation_batch_size,
             "shared_prefix_reuse": self.reuse_prefix,
         }
         self._bind_graph_io()
@@ -82,6 +80,14 @@ class OnnxCandidateModel:
         self._letter_ids: dict[str, int] = {}
         self._prefix_cache: CachedPrefix | None = None
         self._query_heads = query_heads(self.folder, manifest)
+        # The graph and its external data (model.onnx, model.onnx_data): the weights.
+        self._weight_bytes = sum((self.folder / rel).stat().st_size for rel in manifest.files
+                                 if rel.startswith(manifest.onnx_file))
+        itemsize = np.dtype(self._kv_dtype).itemsize
+        self._kv_bytes_per_token = (2 * manifest.num_layers * manifest.num_kv_heads
+                                    * manifest.head_dim * itemsize)
+        self.pad_multiple = self._pad_multiple()
+        self.session_info["pad_multiple"] = self.pad_multiple
 
     def _bind_graph_io(self) -> None:
         """Check the graph has the inputs and outputs decoding with a KV cache needs."""
@@ -100,6 +106,20 @@ class OnnxCandidateModel:
                                            for n in self._past_names]
         vocab = self.session.get_outputs()[0].shape[-1]
         self.vocab_size = int(vocab if isinstance(vocab, int) else manifest.vocab_size)
+
+    def _pad_multiple(self) -> int | None:
+        """How far apart prompt lengths in one batch may be (engine.models.pad_alignment).
+
+        fp32 pads freely (1): padding moves a logit by ~1e-5 and no greedy text changed in
+        tests; so does a quantised recipe whose kernel keeps activations in float. One that
+        quantises activations (engine.models.quantize.pads_exactly) keeps to the pad
+        multiple probed here as bitwise exact (None: equal lengths only).
+        """
+        from engine.models.quantize import pads_exactly
+        if pads_exactly(self.manifest.quantization):
+            return 1
+        from engine.models.pad_alignment import PROBE_TEXT, probe_pad_multiple
+        return probe_pad_multiple(self._forward, self.encode(PROBE_TEXT), self.pad_token_id)
 
     # ------------------------------------------------------------------ text
     def render_chat(self, messages: list[dict[str, str]],
@@ -175,7 +195,10 @@ class OnnxCandidateModel:
         """Group prompt indices of similar length, bounded by batch size and logits memory."""
         cost = batch_cost(self.options.scoring_head == "last", self._query_heads,
                           self.vocab_size)
-        return group_by_length(lengths, self.batch_size, self.pad_free_batches, cost)
+        # Scoring leans on the shared prefix, and pads after a prefix are exact for fp32
+        # only (engine.models.pad_alignment): quantised scoring batches equal lengths.
+        pad_rule = 1 if self.pad_multiple == 1 else None
+        return group_by_length(lengths, self.batch_size, pad_rule, cost)
 
     # --------------------------------------------------------------- scoring
     def score_options(self, prompts: list[str], letters: list[Sequence[str]],
@@ -232,40 +255,85 @@ class OnnxCandidateModel:
     # ------------------------------------------------------------ generation
     def generate(self, prompt: str, settings: GenerationSettings | None = None) -> Generation:
         """Decode with a KV cache: greedy at temperature 0, else seeded top-p sampling."""
-        s = settings or GenerationSettings()
-        s.check()
-        ids = self.encode(prompt)
-        self._check_fits(len(ids), "prompt")
-        rng = np.random.default_rng(s.seed)
-        t0 = time.perf_counter()
-        budget = min(s.max_new_tokens, self.context_length - len(ids))
-        out: list[int] = []
-        finish = "length" if budget == s.max_new_tokens else "context"
-        computed = 0
-        text: str | None = None          # set when a stop string cut the text
-        if budget > 0:
-            n = len(ids)
-            logits, past = self._forward(np.asarray([ids]), np.ones((1, n), np.int64),
-                                         np.arange(n)[None], None)
-            while True:
-                tok = pick_next_token(logits[0, -1], s, rng)
-                computed += 1
-                if tok in self.stop_token_ids:
-                    finish = "stop"
-                    break
-                out.append(tok)
-                if s.stop:
-                    text = cut_at_stop(self.tokenizer.decode(out, skip_special_tokens=True),
-                                       s.stop)
-                    if text is not None:
-                        finish = "stop"
-                        break
-                if len(out) >= budget:
-                    break
-                n += 1
-                logits, past = self._forward(np.asarray([[tok]]), np.ones((1, n), np.int64),
-                                             np.asarray([[n - 1]]), past)
-        if text is None:
-            text = self.tokenizer.decode(out, skip_special_tokens=True)
-        return Generation(text=text, prompt_tokens=len(ids), completion_tokens=computed,
-                          latency_ms=(time.perf_counter() - t0) * 1000.0, finish_reason=finish)
+        return self.generate_batch([prompt], [settings or GenerationSettings()])[0]
+
+    def generate_batch(self, prompts: Sequence[str],
+                       settings: Sequence[GenerationSettings]) -> list[Generation]:
+        """Each prompt continued under its own settings, decoded in batches
+        (engine.models.batch_decode): prompts of similar length together, at most
+        `generation_batch_size` at a time and within the KV-cache budget."""
+        if len(prompts) != len(settings):
+            raise SafeVetError(f"{len(prompts)} prompts but {len(settings)} settings")
+        for s in settings:
+            s.check()
+        encoded = [self.encode(p) for p in prompts]
+        for i, e in enumerate(encoded):
+            self._check_fits(len(e), "prompt" if len(prompts) == 1 else f"prompt {i}")
+        requests = [self._decode_request(e, s) for e, s in zip(encoded, settings)]
+        results: list[Generation | None] = [None] * len(requests)
+        for group in self._generation_groups(requests):
+            gens = decode_together([requests[i] for i in group], self._prefill, self._forward,
+                                   self.stop_token_ids, self._detokenize)
+            for i, g in zip(group, gens):
+                results[i] = g
+        return [g for g in results if g is not None]
+
+    def _decode_request(self, ids: list[int], s: GenerationSettings) -> DecodeRequest:
+        room = self.context_length - len(ids)
+        return DecodeRequest(ids=ids, settings=s, budget=min(s.max_new_tokens, room),
+                             out_of_room="length" if s.max_new_tokens <= room else "context")
+
+    def _detokenize(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _generation_groups(self, requests: list[DecodeRequest]) -> list[list[int]]:
+        """Indices of requests to decode together, bounded by the KV-cache budget too."""
+        prefill = batch_cost(self.options.scoring_head == "last", self._query_heads,
+                             self.vocab_size)
+        new_tokens = max((r.budget for r in requests), default=0)
+        cost = generation_cost(prefill, self._kv_bytes_per_token, new_tokens,
+                               kv_cache_budget(self._weight_bytes))
+        return group_by_length([len(r.ids) for r in requests], self.generation_batch_size,
+                               self.pad_multiple, cost)
+
+    def _prefill(self, prompts: list[list[int]]
+                 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """Last-position logits, KV cache and attention mask of left-padded prompts, with
+        the prefix they share (a system prompt) computed once and reused, as in scoring.
+
+        Pads sit after that prefix, which only fp32 takes exactly. A quantised model's
+        prompts of different lengths are each run alone instead (still after the shared
+        prefix) and their caches padded from the very start, where pads in its pad
+        multiple are bitwise exact for every later step (engine.models.pad_alignment)."""
+        prefix = self._shared_prefix(prompts)
+        p, b = len(prefix), len(prompts)
+        shared = self._prefix_past(prefix) if p else None
+        if self.pad_multiple != 1 and len({len(e) for e in prompts}) > 1:
+            return self._prefill_each(prompts, p, shared)
+        ids, mask, pos = left_pad([e[p:] for e in prompts], p, self.pad_token_id)
+        past = None
+        if shared is not None:
+            past = [np.repeat(t, b, axis=0) for t in shared]
+            mask = np.concatenate([np.ones((b, p), np.int64), mask], axis=1)
+        logits, present = self._forward(ids, mask, pos, past)
+        return logits[:, -1, :], present, mask
+
+    def _prefill_each(self, prompts: list[list[int]], p: int,
+                      shared: list[np.ndarray] | None
+                      ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """Each prompt's own forward pass after the shared prefix, stacked with leading
+        pads (zeros in the cache, 0 in the mask) up to the longest."""
+        width = max(len(e) for e in prompts)
+        last, caches = [], []
+        for e in prompts:
+            n = len(e)
+            logits, present = self._forward(np.asarray([e[p:]]), np.ones((1, n), np.int64),
+                                            np.arange(p, n)[None], shared)
+            last.append(logits[0, -1])
+            caches.append([np.pad(t, ((0, 0), (0, 0), (width - n, 0), (0, 0)))
+                           for t in present])
+        mask = np.zeros((len(prompts), width), np.int64)
+        for r, e in enumerate(prompts):
+            mask[r, width - len(e):] = 1
+        past = [np.concatenate(layer, axis=0) for layer in zip(*caches)]
+        return np.stack(last), past, mask

@@ -38,3 +38,9 @@ class CandidateModel(Protocol):
 
     def generate(self, prompt: str,
                  settings: GenerationSettings | None = None) -> Generation: ...
+
+    def generate_batch(self, prompts: Sequence[str],
+                       settings: Sequence[GenerationSettings]) -> list[Generation]:
+        """Each prompt under its own settings, as `generate` would give it alone (exactly
+        for fp32 greedy; see the backend for quantised models), decoded together."""
+        ...

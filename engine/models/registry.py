@@ -5,7 +5,9 @@ model's hashes must be about the bytes that were actually run. Re-hashing
 half a gigabyte on every load costs seconds, so a load may trust a file whose
 (size, mtime_ns, ctime_ns) match the last full check (ctime cannot be set back
 by a user, so even an edit that restores the mtime is caught); `verify`
-always re-hashes.
+always re-hashes. Each check is also remembered for this process
+(engine.models.file_stamps), so the session layer's check of external data
+files just before onnxruntime reads them costs a stat, not a second read.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Optional
 from engine.errors import IntegrityError, NotFoundError
 from engine.events import ProgressCallback, emit
 from engine.hashing import sha256_file
+from engine.models import file_stamps
 from engine.models.folder_contents import listed_file
 from engine.models.manifest import MANIFEST_FILE, ModelManifest, check_name
 from engine.safepath import UnsafePathError
@@ -57,11 +60,6 @@ def _stamp_cache_path(ws: Workspace, name: str) -> Path:
     return ws.cache_dir / "model-verification" / f"{name}.json"
 
 
-def _stamp(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
 def check_folder(folder: Path, manifest: ModelManifest, label: str,
                  cache: dict[str, list] | None = None,
                  progress: Optional[ProgressCallback] = None) -> dict[str, list]:
@@ -79,10 +77,11 @@ def check_folder(folder: Path, manifest: ModelManifest, label: str,
         if not path.is_file():
             raise IntegrityError(f"{label}: file {rel} is missing from {folder}; "
                                  f"re-import the model")
-        stamp = _stamp(path)
+        stamp = file_stamps.stamp(path)
         hit = cache.get(rel)
         if hit and hit[:3] == stamp and hit[3] == expected:
             fresh[rel] = hit
+            file_stamps.remember(path, stamp, expected)
             continue
         emit(progress, "verify", f"hashing {rel}", done=done - 1, total=total)
         actual = sha256_file(path)
@@ -91,6 +90,9 @@ def check_folder(folder: Path, manifest: ModelManifest, label: str,
                                  f"(sha256 {actual[:12]}..., manifest says "
                                  f"{expected[:12]}...); re-import the model")
         fresh[rel] = [*stamp, actual]
+        # The session layer checks external data files again just before onnxruntime
+        # opens them; with this it needs only a stat, not a second multi-GB read.
+        file_stamps.remember(path, stamp, actual)
     return fresh
 
 
@@ -143,8 +145,12 @@ def verify_model(ws: Workspace, name: str, progress: Optional[ProgressCallback] 
     return verify_files(ws, name, use_cache=False, progress=progress)
 
 
-def load_model(ws: Workspace, name: str, provider: str = "auto") -> "OnnxCandidateModel":
+def load_model(ws: Workspace, name: str, provider: str = "auto", batch_size: int = 8,
+               generation_batch_size: int = 16) -> "OnnxCandidateModel":
     """Verify the model's files against its manifest, then open it for scoring and generation.
+
+    `batch_size` bounds the prompts scored in one forward pass, `generation_batch_size` the
+    sequences decoded together (a run passes its settings'; both are in the session record).
 
     The runtime switches ($SAFEVET_SCORING_HEAD, $SAFEVET_ATTENTION) are read here, at
     load, so what a model runs with is fixed when it is opened and recorded with it.
@@ -153,6 +159,8 @@ def load_model(ws: Workspace, name: str, provider: str = "auto") -> "OnnxCandida
     from engine.models.runtime_options import RuntimeOptions
     manifest = verify_files(ws, name, use_cache=True)
     return OnnxCandidateModel(model_dir(ws, name), manifest, provider=provider,
+                              batch_size=batch_size,
+                              generation_batch_size=generation_batch_size,
                               options=RuntimeOptions.from_environment())
 
 

@@ -3,6 +3,11 @@
 Everything that decides *how* a model executes is chosen here and written into
 the session record (`session_info`), because a report must say which provider,
 threads and graph edits produced its figures.
+
+onnxruntime always gets the derived graph as bytes (engine.models.scoring_graph);
+a graph whose weights live in external data files also gets the model folder, so
+onnxruntime reads them in place (issue 17). Any failure to build the session ends
+in one SafeVetError line naming the model, never onnxruntime's traceback.
 """
 from __future__ import annotations
 
@@ -10,12 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.errors import SafeVetError
+from engine.models.external_data import check_unchanged, files_beside
 from engine.models.manifest import ModelManifest
 from engine.models.providers import ProviderChoice, physical_cores
 from engine.models.runtime_options import RuntimeOptions
 
 if TYPE_CHECKING:
     import onnxruntime
+
+    from engine.models.scoring_graph import DerivedGraph
 
 # onnxruntime session config entries, recorded in session_info. Measured on SmolLM2-135M
 # fp32, 2 cores, beside other work (load 2-4), batches of 8, best of 3, interleaved:
@@ -28,6 +37,9 @@ SESSION_CONFIG: dict[str, str] = {
     "session.intra_op.allow_spinning": "0",
     "session.set_denormal_as_zero": "1",
 }
+# Where onnxruntime resolves external data locations of a graph given as bytes (checked
+# in onnxruntime 1.31: without it, it looks in the current directory).
+EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 @dataclass(frozen=True)
@@ -87,22 +99,54 @@ def session_options(threads: int | None) -> "onnxruntime.SessionOptions":
 
 
 def graph_to_run(folder: Path, manifest: ModelManifest,
-                 options: RuntimeOptions) -> tuple[str | bytes, str]:
-    """The model path, or the derived graph's bytes; and how attention runs, for the record."""
-    onnx_path = folder / manifest.onnx_file
-    if options.scoring_head != "last" and options.attention != "fused":
-        return str(onnx_path), "plain (as exported)"
+                 options: RuntimeOptions) -> tuple["DerivedGraph", str]:
+    """The verified graph with the requested edits; and how attention runs, for the record.
+
+    Always bytes derived from the hash-checked model.onnx, even with no edit requested
+    ("full" head, "plain" attention), so the external data files it names are checked
+    on every path and onnxruntime never opens a model file by name.
+    """
     from engine.models.scoring_graph import derive_graph
-    derived = derive_graph(onnx_path, manifest.files.get(manifest.onnx_file),
+    derived = derive_graph(folder / manifest.onnx_file, manifest.files.get(manifest.onnx_file),
                            last_position=options.scoring_head == "last",
-                           fuse=options.attention == "fused")
+                           fuse=options.attention == "fused",
+                           data_files=files_beside(manifest.files, manifest.onnx_file),
+                           label=f"model {manifest.name}")
     if derived.fused_attention_layers:
         attention = f"fused (ONNX Attention, {derived.fused_attention_layers} layers)"
     elif options.attention == "fused":
         attention = f"plain (not fusable: {derived.attention_note})"
     else:
         attention = "plain (as exported)"
-    return derived.data, attention
+    return derived, attention
+
+
+def _load_failures() -> tuple[type[BaseException], ...]:
+    """What onnxruntime raises when it cannot build a session: its own error classes
+    (Fail, InvalidGraph, NoSuchFile, ... which derive from Exception only) and the
+    Python ones its bindings use."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+    classes = (getattr(state, name) for name in dir(state))
+    own = tuple(c for c in classes if isinstance(c, type) and issubclass(c, Exception))
+    return own + (RuntimeError, ValueError, OSError, MemoryError)
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The cause as one line for a user: onnxruntime's messages can run to many lines."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def start_session(graph: bytes, opts: "onnxruntime.SessionOptions", providers: list,
+                  manifest: ModelManifest) -> "onnxruntime.InferenceSession":
+    """onnxruntime's session on `graph`, or a SafeVetError naming the model and the cause."""
+    import onnxruntime as ort
+    try:
+        return ort.InferenceSession(graph, opts, providers=providers)
+    except _load_failures() as exc:
+        raise SafeVetError(f"model {manifest.name}: onnxruntime could not load "
+                           f"{manifest.onnx_file}: {first_line(exc)}") from None
 
 
 def open_session(folder: Path, manifest: ModelManifest, choice: ProviderChoice,
@@ -111,11 +155,17 @@ def open_session(folder: Path, manifest: ModelManifest, choice: ProviderChoice,
     import onnxruntime as ort
 
     opts = session_options(threads)
-    graph, attention = graph_to_run(folder, manifest, options)
-    session = ort.InferenceSession(graph, opts, providers=choice.providers)
-    if not isinstance(graph, str):
-        del graph
-        release_freed_memory()   # the derivation's transient copies (~2x the model)
+    derived, attention = graph_to_run(folder, manifest, options)
+    if derived.data_folder is not None:
+        # The graph comes as bytes, so onnxruntime must be told where its weights are
+        # (else it looks in the current directory and refuses). Absolute: a later chdir
+        # must not matter.
+        opts.add_session_config_entry(EXTERNAL_DATA_FOLDER, str(derived.data_folder.absolute()))
+    session = start_session(derived.data, opts, choice.providers, manifest)
+    if derived.data_folder is not None:
+        check_unchanged(derived.data_folder, derived.data_stamps, f"model {manifest.name}")
+    del derived
+    release_freed_memory()   # the derivation's transient copies (~2x an inline model)
     provider, notice = choice.name, choice.notice
     if session.get_providers()[0] != provider:
         # onnxruntime fell back on its own (e.g. CUDA libraries missing): say so.

@@ -63,7 +63,7 @@ def _gguf_origin(manifest: Mapping[str, Any]) -> str:
 def precision_text(manifest: Mapping[str, Any], settings: str = "") -> str:
     """The cover's Precision cell: the stored precision, then where it came from.
 
-    `settings` is the int8 quantiser's recorded settings, already made readable.
+    `settings` is the quantiser's recorded recipe (bits, block size, ...), made readable.
     """
     precision = str(manifest.get("precision") or "not recorded")
     text = precision + (f"; quantisation {settings}" if settings else "")

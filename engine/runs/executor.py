@@ -176,7 +176,9 @@ def _run_models(ws: Workspace, store: ResultsStore, run: RunRecord,
         if cancel.cancelled:
             return "interrupted"
         emit(state.progress, "model", f"loading {model_name}", model=model_name)
-        model = load_model(ws, model_name)
+        settings = run.config.settings
+        model = load_model(ws, model_name, batch_size=settings.batch_size,
+                           generation_batch_size=settings.generation_batch_size)
         run.environment.models[model_name] = ModelEnvironment(
             execution_provider=model.execution_provider, provider_notice=model.provider_notice,
             session=getattr(model, "session_info", {}))

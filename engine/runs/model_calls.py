@@ -2,9 +2,17 @@
 
 Scoring units (the plain MCQ call and its option permutations) go in batches
 that keep an item's permutations together, so their shared prompt prefix is
-computed once; sampled answers and open answers are generated one by one.
-Each helper takes the run's `RunContext`; a failure on one unit is stored as
-that unit's error row and the run goes on.
+computed once. Generation is batched too (`CandidateModel.generate_batch`):
+open answers of one condition `generation_batch_size` at a time, an item's k
+samples as one batch, and agentic RAG's searches step-synchronously for the
+units of a batch (every item's step-1 query in one batch, their searches, then
+step 2 for the items still searching).
+
+The unit of work in flight is the batch: its calls are stored when the batch
+ends, one by one, each with its own row, so a crash loses at most the calls of
+the batch in flight and resume runs exactly those again. Each helper takes the
+run's `RunContext`; a failure on one unit is stored as that unit's error row
+(a failing batch is retried one unit at a time to find it) and the run goes on.
 """
 from __future__ import annotations
 
@@ -12,9 +20,11 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Iterable
 
-from engine.conditions import PromptPlan, build_mcq_prompt, build_open_prompt, permute_options
+from engine.conditions import (PromptPlan, SearchOutcome, build_mcq_prompt, build_open_prompt,
+                               permute_options, search_many, searches_with_model)
 from engine.events import CancelToken
 from engine.judges.apply import judge_answer
+from engine.models.generation import Generation, GenerationSettings
 from engine.runs.calls import (Stopwatch, base_record, choose, error_record, map_back,
                                parse_letter)
 from engine.runs.plan import RunConfig, WorkUnit
@@ -57,7 +67,7 @@ class RunContext:
 
 
 def run_model_units(ctx: RunContext, units: list[WorkUnit]) -> None:
-    """Scoring batches first, then generations; stops between calls when cancelled."""
+    """Scoring batches first, then generations; stops between batches when cancelled."""
     scoring = [u for u in units if isinstance(u.item, McqItem) and u.variant.kind != "sample"]
     scoring_keys = {u.key for u in scoring}
     other = [u for u in units if u.key not in scoring_keys]
@@ -65,13 +75,13 @@ def run_model_units(ctx: RunContext, units: list[WorkUnit]) -> None:
         if ctx.cancel.cancelled:
             return
         _score_batch(ctx, batch)
-    for unit in other:
+    for batch in generation_batches(other, ctx.settings.generation_batch_size):
         if ctx.cancel.cancelled:
             return
-        if isinstance(unit.item, McqItem):
-            _sample_answer(ctx, unit)
+        if isinstance(batch[0].item, McqItem):
+            _sample_answers(ctx, batch)
         else:
-            _open_answer(ctx, unit)
+            _open_answers(ctx, batch)
 
 
 def batches(units: list[WorkUnit], size: int) -> Iterable[list[WorkUnit]]:
@@ -97,12 +107,52 @@ def batches(units: list[WorkUnit], size: int) -> Iterable[list[WorkUnit]]:
         yield pending
 
 
-def _mcq_plan(ctx: RunContext, unit: WorkUnit) -> tuple[PromptPlan, dict[str, str] | None]:
-    item = unit.item
-    mapping = None
+def generation_batches(units: list[WorkUnit], size: int) -> Iterable[list[WorkUnit]]:
+    """Consecutive generation units, one kind and condition per batch: an item's samples
+    (same prompt, one seed each) together, open items of a condition `size` at a time."""
+    size = max(1, size)
+
+    def kind(u: WorkUnit) -> tuple[str, ...]:
+        if isinstance(u.item, McqItem):
+            return ("samples", u.suite.id, u.item.id, u.condition)
+        return ("open", u.condition)
+
+    for _, group in groupby(units, key=kind):
+        same = list(group)
+        for i in range(0, len(same), size):
+            yield same[i:i + size]
+
+
+def _mcq_item(unit: WorkUnit) -> tuple[McqItem, dict[str, str] | None]:
+    """The item as this unit asks it: its options permuted for a permutation unit."""
+    item: McqItem = unit.item  # type: ignore[assignment]
     if unit.variant.kind == "permutation":
-        item, mapping = permute_options(item, unit.variant.index)
-    return build_mcq_prompt(unit.condition, item, ctx.model, ctx.corpus, ctx.settings), mapping
+        return permute_options(item, unit.variant.index)
+    return item, None
+
+
+def _searches(ctx: RunContext, units: list[WorkUnit], items: list[McqItem | OpenItem]
+              ) -> list[SearchOutcome | None]:
+    """Each unit's model-driven search (agentic RAG), run for the whole batch at once; None
+    where the condition does not search, or where the batch failed (each such unit then
+    searches alone, so the one that fails stores its own error)."""
+    found: list[SearchOutcome | None] = [None] * len(units)
+    by_condition: dict[str, list[int]] = {}
+    for i, (u, item) in enumerate(zip(units, items)):
+        if searches_with_model(u.condition, item, ctx.settings):
+            by_condition.setdefault(u.condition, []).append(i)
+    for condition, rows in by_condition.items():
+        try:
+            outcomes = search_many(condition, [items[i] for i in rows], ctx.model, ctx.corpus,
+                                   ctx.settings)
+        except Exception:  # noqa: BLE001  found again unit by unit, errors stored there
+            continue
+        for i, outcome in zip(rows, outcomes):
+            found[i] = outcome
+            for turn in outcome.aux_calls:   # search turns are generation time too
+                ctx.meter.add_generation(int(turn["completion_tokens"]),
+                                         float(turn["latency_ms"]))
+    return found
 
 
 def _aux_cost(plan: PromptPlan) -> tuple[int, int, float]:
@@ -130,10 +180,13 @@ class _Planned:
 
 
 def _score_batch(ctx: RunContext, batch: list[WorkUnit]) -> None:
+    asked = [_mcq_item(u) for u in batch]
+    found = _searches(ctx, batch, [item for item, _ in asked])
     planned = []
-    for unit in batch:
+    for unit, (item, mapping), f in zip(batch, asked, found):
         try:
-            plan, mapping = _mcq_plan(ctx, unit)
+            plan = build_mcq_prompt(unit.condition, item, ctx.model, ctx.corpus, ctx.settings,
+                                    found=f)
             planned.append(_Planned(unit, plan, mapping))
         except Exception as exc:  # one bad item must not stop the run
             ctx.store_error(unit, exc)
@@ -167,42 +220,65 @@ def _score_planned(ctx: RunContext, planned: list[_Planned]) -> None:
         ctx.store_call(rec, p.unit)
 
 
-def _sample_answer(ctx: RunContext, unit: WorkUnit) -> None:
-    from engine.models.generation import GenerationSettings
-
-    seed = unit.variant.index
+def _generate_planned(ctx: RunContext, planned: list[_Planned],
+                      settings: list[GenerationSettings]) -> list[tuple[_Planned, Generation]]:
+    """Generations for `planned` in one batch; a failing batch is retried one by one so
+    that only the unit that fails stores an error."""
+    if not planned:
+        return []
     try:
-        plan, _ = _mcq_plan(ctx, unit)
-        gen = ctx.model.generate(plan.prompt_text, GenerationSettings(
-            max_new_tokens=SAMPLE_MAX_NEW_TOKENS, temperature=ctx.settings.sample_temperature,
-            top_p=SAMPLE_TOP_P, seed=seed))
+        gens = ctx.model.generate_batch([p.plan.prompt_text for p in planned], settings)
     except Exception as exc:
-        ctx.store_error(unit, exc)
-        return
-    rec = base_record(ctx.run_id, unit, plan.prompt_text, dict(plan.context))
+        if len(planned) > 1:
+            return [done for p, s in zip(planned, settings)
+                    for done in _generate_planned(ctx, [p], [s])]
+        ctx.store_error(planned[0].unit, exc, planned[0].plan.prompt_text)
+        return []
+    return list(zip(planned, gens))
+
+
+def _generated_record(ctx: RunContext, p: _Planned, gen: Generation) -> CallRecord:
+    rec = base_record(ctx.run_id, p.unit, p.plan.prompt_text, dict(p.plan.context))
     rec.output_text = gen.text
-    rec.chosen = parse_letter(gen.text, plan.letters)
-    rec.context["sample_seed"] = seed
-    _with_costs(rec, plan, gen.prompt_tokens, gen.completion_tokens, gen.latency_ms)
+    _with_costs(rec, p.plan, gen.prompt_tokens, gen.completion_tokens, gen.latency_ms)
     ctx.meter.add_generation(gen.completion_tokens, gen.latency_ms)
-    ctx.store_call(rec, unit)
+    return rec
 
 
-def _open_answer(ctx: RunContext, unit: WorkUnit) -> None:
-    from engine.models.generation import GenerationSettings
-
-    item: OpenItem = unit.item  # type: ignore[assignment]
+def _sample_answers(ctx: RunContext, batch: list[WorkUnit]) -> None:
+    """An item's k samples: one prompt, built once, decoded as one batch of k seeds."""
     try:
-        plan = build_open_prompt(unit.condition, item, ctx.model, ctx.corpus, ctx.settings)
-        gen = ctx.model.generate(plan.prompt_text, GenerationSettings(
-            max_new_tokens=ctx.settings.open_max_new_tokens, temperature=0.0))
+        item, _ = _mcq_item(batch[0])
+        plan = build_mcq_prompt(batch[0].condition, item, ctx.model, ctx.corpus, ctx.settings)
     except Exception as exc:
-        ctx.store_error(unit, exc)
+        for unit in batch:
+            ctx.store_error(unit, exc)
         return
-    rec = base_record(ctx.run_id, unit, plan.prompt_text, dict(plan.context))
-    rec.output_text = gen.text
-    _with_costs(rec, plan, gen.prompt_tokens, gen.completion_tokens, gen.latency_ms)
-    rec.context["finish_reason"] = gen.finish_reason
-    ctx.meter.add_generation(gen.completion_tokens, gen.latency_ms)
-    ctx.store_call(rec, unit)
-    judge_answer(ctx.store, rec.id, item, gen.text)  # type: ignore[arg-type]
+    settings = [GenerationSettings(max_new_tokens=SAMPLE_MAX_NEW_TOKENS,
+                                   temperature=ctx.settings.sample_temperature,
+                                   top_p=SAMPLE_TOP_P, seed=u.variant.index) for u in batch]
+    for p, gen in _generate_planned(ctx, [_Planned(u, plan, None) for u in batch], settings):
+        rec = _generated_record(ctx, p, gen)
+        rec.chosen = parse_letter(gen.text, plan.letters)
+        rec.context["sample_seed"] = p.unit.variant.index
+        ctx.store_call(rec, p.unit)
+
+
+def _open_answers(ctx: RunContext, batch: list[WorkUnit]) -> None:
+    items: list[OpenItem] = [u.item for u in batch]  # type: ignore[misc]
+    found = _searches(ctx, batch, list(items))
+    planned = []
+    for unit, item, f in zip(batch, items, found):
+        try:
+            planned.append(_Planned(unit, build_open_prompt(unit.condition, item, ctx.model,
+                                                            ctx.corpus, ctx.settings, found=f),
+                                    None))
+        except Exception as exc:
+            ctx.store_error(unit, exc)
+    greedy = GenerationSettings(max_new_tokens=ctx.settings.open_max_new_tokens,
+                                temperature=0.0)
+    for p, gen in _generate_planned(ctx, planned, [greedy] * len(planned)):
+        rec = _generated_record(ctx, p, gen)
+        rec.context["finish_reason"] = gen.finish_reason
+        ctx.store_call(rec, p.unit)
+        judge_answer(ctx.store, rec.id, p.unit.item, gen.text)  # type: ignore[arg-type]

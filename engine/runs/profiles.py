@@ -31,6 +31,8 @@ class RunSettings(ConditionSettings):
         default_factory=lambda: ["closed_book", "clean_evidence"],
         description="conditions where permutations / samples are spent")
     batch_size: int = 8
+    generation_batch_size: int = Field(
+        16, description="open answers, agentic search turns and samples decoded together")
     item_limit: int | None = Field(None, description="first N items per suite (smoke runs)")
 
 

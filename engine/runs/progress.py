@@ -39,7 +39,8 @@ class ModelMeter:
             generated_tokens=self.generated_tokens,
             tokens_per_second=round(self.generated_tokens / self.generate_seconds, 2)
             if self.generate_seconds else None,
-            prompt_tokens=self.prompt_tokens)
+            prompt_tokens=self.prompt_tokens, score_seconds=round(self.score_seconds, 3),
+            generate_seconds=round(self.generate_seconds, 3))
 
 
 @dataclass

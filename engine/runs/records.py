@@ -45,6 +45,10 @@ class ModelThroughput(BaseModel):
     generated_tokens: int = 0
     tokens_per_second: float | None = None
     prompt_tokens: int = 0
+    # Wall seconds in each kind of model call (agentic searches count with the call they
+    # built a prompt for); the rest of a model's time is loading, retrieval and storing.
+    score_seconds: float | None = None
+    generate_seconds: float | None = None
 
 
 class RunSummary(BaseModel):
