@@ -37,10 +37,11 @@ def main() -> None:
     home = Path(args.home)
     shutil.rmtree(home, ignore_errors=True)
     models = Path(args.models_from) / "models"
-    if models.is_dir():
+    if models.is_dir():   # a workspace is models/ and suites/ (and results.sqlite later)
         shutil.copytree(models, home / "models", symlinks=False)
+        (home / "suites").mkdir()
     safevet = [sys.executable, "-m", "engine.cli.main", "--home", str(home)]
-    env = dict(os.environ)
+    env = dict(os.environ, COLUMNS="400")   # the demo's lines unwrapped, to pick them out
     env.pop("SAFEVET_HOME", None)
     subprocess.run(safevet + ["models", "install-default"], check=True, env=env, cwd=REPO,
                    stdout=subprocess.DEVNULL)

@@ -151,16 +151,47 @@ def _manifest_rows(m: ModelManifest) -> list[tuple[str, str]]:
     return rows
 
 
+@dataclass(frozen=True)
+class RuntimeGraph:
+    """How a model's graph runs (`models show --runtime`): the edits its load would make."""
+
+    scoring_head: str     # "last position (Slice before the LM head)" or "full (as exported)"
+    attention: str        # as session_info says it, e.g. "plain (not fusable: ...)"
+
+
+def _runtime_graph(ws, name: str) -> RuntimeGraph:
+    """The graph a load would run, derived in memory from the hash-checked files without
+    starting onnxruntime (seconds for a large model, no session memory)."""
+    from engine.models.registry import model_dir, verify_files
+    from engine.models.runtime_options import RuntimeOptions
+    from engine.models.session import graph_to_run
+    manifest = verify_files(ws, name, use_cache=True)
+    options = RuntimeOptions.from_environment()
+    _, attention = graph_to_run(model_dir(ws, name), manifest, options)
+    head = ("last position (Slice before the LM head)" if options.scoring_head == "last"
+            else "full (as exported)")
+    return RuntimeGraph(head, attention)
+
+
 @app.command("show")
 def show_cmd(name: str = typer.Argument(..., metavar="NAME", help="A registered model"),
+             runtime: bool = typer.Option(
+                 False, "--runtime", help="Also derive the graph a load would run and say "
+                                          "which optimisations apply (scoring head, fused "
+                                          "attention or why not)"),
              as_json: bool = JSON_OPTION) -> None:
     """Show one model's manifest: sources, export tools, every file's sha256."""
     from engine.models.registry import get_manifest
-    m = get_manifest(workspace(), name)
+    ws = workspace()
+    m = get_manifest(ws, name)
+    graph = _runtime_graph(ws, name) if runtime else None
     if as_json:
-        emit_json("model", m)
+        emit_json("model", m, **({"runtime": graph} if graph else {}))
         return
-    print_table(console, ["field", "value"], _manifest_rows(m), title=m.name)
+    rows = _manifest_rows(m)
+    if graph:
+        rows += [("scoring head", graph.scoring_head), ("attention", graph.attention)]
+    print_table(console, ["field", "value"], rows, title=m.name)
 
 
 def _verified(ws, name: str, progress: Optional[ProgressCallback] = None):

@@ -20,6 +20,18 @@ Matching is strict and all-or-nothing: every layer must have exactly the
 expected shape of subgraph, or the graph is left as exported and the reason is
 returned for the session record. Results were bitwise equal to the unfused
 graph on SmolLM2-135M fp32 (scales 0.3536² fold to exactly 0.125).
+
+Families (issue 17). Sliding-window layers (Mistral, Gemma 2/3) need nothing
+more: the window is part of the boolean mask the exported graph computes for
+each layer, and that mask is what the fused node gets. Models whose K/V heads
+equal their query heads (no repeat_kv copy) feed the cached K/V directly.
+Attention soft-capping (Gemma 2: cap·tanh(Q·Kᵀ/cap) before the mask) is
+refused for now. ONNX Attention's `softcap` could express it (applied before the
+mask, as Gemma 2 does; onnxruntime 1.31's CPU kernel honours it: 7e-7 from numpy
+on random inputs), but such a model is exported with eager attention
+(engine.models.importer.needs_eager_attention), whose subgraph this matcher does
+not take yet: one scale Mul after Q·Kᵀ, a float mask Where(mask, 0, lowest),
+a Cast after Softmax and no NaN clean-up.
 """
 from __future__ import annotations
 
@@ -27,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ATTENTION_OPSET = 23
+# What may lie between the Q·Kᵀ scores and Softmax when looking for a soft-cap's Tanh.
+_SCORE_ELEMENTWISE = ("Cast", "Add", "Mul", "Div")
 
 
 @dataclass(frozen=True)
@@ -87,9 +101,26 @@ def fuse_attention(model, base_dir: Path | None = None) -> FusionResult:
         return tensor_value(initializers[name], base_dir)
 
     def grouped_source(name: str) -> str:
-        """K or V before optimum's repeat_kv copy: Reshape(Expand(Unsqueeze(x)))."""
-        expand = node(node(name, "Reshape").input[0], "Expand")
+        """K or V before optimum's repeat_kv copy: Reshape(Expand(Unsqueeze(x))); with as
+        many K/V heads as query heads there is no copy and it is the cached `present.*`."""
+        n = producer.get(name)
+        if n is None or n.op_type != "Reshape":
+            _need(name.startswith("present."), f"{name}: expected repeated or cached K/V")
+            return name
+        expand = node(n.input[0], "Expand")
         return node(expand.input[0], "Unsqueeze").input[0]
+
+    def soft_capped(softmax) -> bool:
+        """Whether the scores reach `softmax` through a Tanh (Gemma 2's cap·tanh(x/cap)),
+        looking back a few elementwise steps (Cast, Add of the mask, Mul/Div of the cap)."""
+        frontier, steps = [softmax], 0
+        while frontier and steps < 5:
+            frontier = [producer[x] for n in frontier for x in n.input if x in producer]
+            if any(n.op_type == "Tanh" for n in frontier):
+                return True
+            frontier = [n for n in frontier if n.op_type in _SCORE_ELEMENTWISE]
+            steps += 1
+        return False
 
     def only(nodes: list, op: str, what: str):
         found = [n for n in nodes if n.op_type == op]
@@ -101,6 +132,7 @@ def fuse_attention(model, base_dir: Path | None = None) -> FusionResult:
     try:
         _need(bool(softmaxes), "no Softmax in the graph")
         for sm in softmaxes:
+            _need(not soft_capped(sm), "attention soft-capping (tanh on the Q·Kᵀ scores)")
             add = node(sm.input[0], "Add")
             a, b = (producer.get(x) for x in add.input)
             scores, bias = (a, b) if a is not None and a.op_type == "MatMul" else (b, a)

@@ -37,6 +37,19 @@ def query_heads(folder: Path, manifest: ModelManifest) -> int:
         return max(1, manifest.num_kv_heads) * 4
 
 
+def uses_sliding_window(folder: Path) -> bool:
+    """Whether some layer attends over a sliding window (Mistral v0.1, Gemma 2/3, Phi-3):
+    config.json's `sliding_window`, unless `use_sliding_window` turns it off (Qwen2/3).
+
+    The exported mask counts the window in cache slots, pads included, so pads between
+    a shared prefix and a suffix would hide real tokens from the window."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("sliding_window")) and config.get("use_sliding_window") is not False
+
+
 def batch_cost(last_position_head: bool, heads: int, vocab_size: int) -> BatchCost:
     """What grows with a batch: attention scores with the last-position head, else logits."""
     budget = LOGITS_BUDGET_BYTES / 4   # float32 elements

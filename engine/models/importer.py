@@ -105,16 +105,41 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     tok.save_pretrained(str(out_dir))
 
 
+def needs_eager_attention(hf_dir: Path) -> bool:
+    """Whether the model soft-caps its attention scores (Gemma 2's attn_logit_softcapping).
+
+    transformers (4.57) applies that cap only in eager attention; its default SDPA path,
+    which optimum exports, silently drops it, so the ONNX model would not compute what
+    the model was trained to. Such a model is exported with eager attention."""
+    config = _read_json(hf_dir / "config.json")
+    return bool((config.get("text_config") or config).get("attn_logit_softcapping"))
+
+
+def _export(hf_dir: Path, out_dir: Path) -> None:
+    """optimum's export; through a model loaded with eager attention when it needs that
+    (optimum's main_export has no way to ask for it)."""
+    from optimum.exporters.onnx import main_export, onnx_export_from_model
+    from optimum.exporters.tasks import TasksManager
+    if not needs_eager_attention(hf_dir):
+        main_export(str(hf_dir), output=str(out_dir), task=EXPORT_TASK, device="cpu",
+                    local_files_only=True, do_validation=False, library_name="transformers")
+        return
+    model = TasksManager.get_model_from_task(EXPORT_TASK, str(hf_dir), local_files_only=True,
+                                             framework="pt", device="cpu",
+                                             library_name="transformers",
+                                             attn_implementation="eager")
+    model.config.use_cache = True
+    onnx_export_from_model(model, output=str(out_dir), task=EXPORT_TASK, device="cpu",
+                           do_validation=False)
+
+
 def export_onnx(hf_dir: Path, out_dir: Path) -> None:
     """optimum export, task text-generation-with-past, from a local folder only."""
     import warnings
-
-    from optimum.exporters.onnx import main_export
     try:
         with warnings.catch_warnings():  # tracer chatter is not the operator's concern
             warnings.simplefilter("ignore")
-            main_export(str(hf_dir), output=str(out_dir), task=EXPORT_TASK, device="cpu",
-                        local_files_only=True, do_validation=False, library_name="transformers")
+            _export(hf_dir, out_dir)
     except (ValueError, KeyError, RuntimeError, OSError, TypeError) as exc:
         raise ExportError(f"ONNX export of {hf_dir} failed: {exc}") from exc
     if not (out_dir / "model.onnx").is_file():

@@ -24,7 +24,8 @@ from engine.events import ProgressCallback, emit
 from engine.models import chat, prefix_cache, tokens
 from engine.models.batch_decode import DecodeRequest, decode_together
 from engine.models.batching import (batch_cost, generation_cost, group_by_length,
-                                    kv_cache_budget, left_pad, query_heads)
+                                    kv_cache_budget, left_pad, query_heads,
+                                    uses_sliding_window)
 from engine.models.generation import Generation, GenerationSettings
 from engine.models.manifest import ModelManifest
 from engine.models.option_scores import OptionScores, log_softmax, option_scores
@@ -71,6 +72,13 @@ class OnnxCandidateModel:
             "shared_prefix_reuse": self.reuse_prefix,
         }
         self._bind_graph_io()
+        # Pads between a reused prefix and a suffix are exact only when positions are given
+        # (optimum exports Gemma without position_ids: they follow the cache length) and no
+        # window counts cache slots (sliding-window attention). Otherwise prompts are
+        # padded from the very start, where neither sees them.
+        self._pads_lead_only = not self._has_position_ids or uses_sliding_window(self.folder)
+        if self._pads_lead_only:
+            self.session_info["shared_prefix_reuse"] = self.reuse_prefix = False
         self.tokenizer = tokens.load_tokenizer(self.folder / "tokenizer.json")
         st = manifest.special_tokens
         self.pad_token_id = st.pad_token_id if st.pad_token_id is not None else (
@@ -118,6 +126,8 @@ class OnnxCandidateModel:
         from engine.models.quantize import pads_exactly
         if pads_exactly(self.manifest.quantization):
             return 1
+        if not self._has_position_ids:
+            return None   # cache-length positions: a prompt run alone then padded would shift
         from engine.models.pad_alignment import PROBE_TEXT, probe_pad_multiple
         return probe_pad_multiple(self._forward, self.encode(PROBE_TEXT), self.pad_token_id)
 
@@ -187,7 +197,7 @@ class OnnxCandidateModel:
 
     def _shared_prefix(self, encoded: list[list[int]]) -> tuple[int, ...]:
         """The prefix whose KV cache this call reuses; none when reuse is switched off."""
-        if not self.reuse_prefix:
+        if not self.reuse_prefix or self._pads_lead_only:
             return ()
         return prefix_cache.shared_prefix(encoded, self._prefix_cache)
 

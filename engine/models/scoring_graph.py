@@ -12,9 +12,14 @@ last column (prompts are left-padded), so we insert
 
     Slice(hidden, starts=[-1], ends=[INT64_MAX], axes=[1])
 
-on the activation input of the node that produces `logits` (the last MatMul /
-MatMulNBits), which makes `logits` [batch, 1, vocab]. The `present.*` outputs
-are untouched, so prefix reuse and generation keep their KV caches.
+on the activation input of the LM head (the last MatMul / MatMulNBits / Gemm),
+which makes `logits` [batch, 1, vocab]. The head usually produces `logits`
+itself; Gemma 2 soft-caps it first (logits = cap * tanh(head / cap): Div, Tanh,
+Mul after the head), so the head is found by walking back from `logits` through
+elementwise ops whose other input is a constant scalar or vocabulary-sized vector
+(the same at every position). Those act on each logit alone, so slicing before
+them is exact and they stay where they are. The `present.*` outputs are
+untouched, so prefix reuse and generation keep their KV caches.
 
 Integrity: nothing is written to disk. The graph is derived from the bytes of
 model.onnx read once here, whose sha256 is checked against the manifest before
@@ -47,6 +52,8 @@ is ~72 MiB), against 1631 MiB for the same model with inline weights.
 from __future__ import annotations
 
 import hashlib
+import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +63,9 @@ from engine.models import external_data
 from engine.models.file_stamps import Stamp
 
 _HEAD_OPS = ("MatMul", "MatMulNBits", "Gemm")
+# Ops allowed between the head and `logits` (Gemma's final soft-cap): each maps one logit
+# to one logit, given a constant the same at every position, so they commute with the Slice.
+_ELEMENTWISE_TAIL = ("Mul", "Div", "Add", "Sub", "Tanh")
 INT64_MAX = 2**63 - 1
 
 
@@ -138,15 +148,54 @@ def last_position_graph(onnx_path: Path, expected_sha256: str | None) -> bytes:
     return derive_graph(onnx_path, expected_sha256, fuse=False).data
 
 
+def _is_per_logit_constant(name: str, producer: Mapping[str, object],
+                           initializer_dims: Mapping[str, list[int]]) -> bool:
+    """Whether `name` is fixed in the graph (an initializer or a Constant) with at most one
+    axis: a scalar (a soft-cap) or a vector over the vocabulary (a head bias). Either
+    broadcasts along the last axis only, so it is the same at every position."""
+    node = producer.get(name)
+    if node is None:
+        return name in initializer_dims and len(initializer_dims[name]) <= 1
+    if node.op_type != "Constant" or not node.attribute:
+        return False
+    attr = node.attribute[0]
+    return attr.name in ("value_float", "value_int") or (
+        attr.name == "value" and len(attr.t.dims) <= 1)
+
+
+def find_lm_head(model, file_name: str):
+    """(index, node) of the LM head: the MatMul/MatMulNBits/Gemm `logits` comes from,
+    directly or through an elementwise tail with per-logit constants (Gemma's soft-cap).
+
+    Each tensor on that tail must feed only the next tail op and be no graph output,
+    so slicing before the head changes `logits` alone."""
+    g = model.graph
+    position = {o: i for i, n in enumerate(g.node) for o in n.output}
+    producer = {o: g.node[i] for o, i in position.items()}
+    users = Counter(name for n in g.node for name in n.input)
+    outputs = {o.name for o in g.output}
+    dims = {t.name: list(t.dims) for t in g.initializer}
+    current, tail = "logits", []
+    node = producer.get(current)
+    while node is not None and node.op_type in _ELEMENTWISE_TAIL:
+        data = [x for x in node.input if not _is_per_logit_constant(x, producer, dims)]
+        if len(data) != 1 or users[data[0]] != 1 or data[0] in outputs:
+            break
+        tail.append(node.op_type)
+        current, node = data[0], producer.get(data[0])
+    if node is None or node.op_type not in _HEAD_OPS:
+        found = node.op_type if node is not None else "none"
+        after = f" before {'/'.join(reversed(tail))}" if tail else ""
+        raise SafeVetError(f"{file_name}: cannot find the LM head MatMul producing "
+                           f"`logits` (found {found}{after})")
+    return position[current], node
+
+
 def _slice_before_head(model, file_name: str) -> None:
     from onnx import TensorProto, helper
 
     g = model.graph
-    idx, head = next(((i, n) for i, n in reversed(list(enumerate(g.node)))
-                      if "logits" in n.output), (-1, None))
-    if head is None or head.op_type not in _HEAD_OPS or head.output[0] != "logits":
-        raise SafeVetError(f"{file_name}: cannot find the LM head MatMul producing "
-                           f"`logits` (found {head.op_type if head is not None else 'none'})")
+    idx, head = find_lm_head(model, file_name)
     hidden = head.input[0]
     sliced = hidden + "/last_position"
     consts = [helper.make_tensor(f"{sliced}/{k}", TensorProto.INT64, [1], [v])
