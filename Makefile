@@ -26,6 +26,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	SAFEVET_HOME=.cache/default-workspace $(BIN)/safevet models install-default
 	$(BIN)/python benchmarks/vs_lm_eval.py
+	$(BIN)/python benchmarks/generation_batch.py
+	$(BIN)/python benchmarks/demo_wall_time.py
 	$(BIN)/python benchmarks/model_throughput.py
 	$(BIN)/python benchmarks/judge_agreement.py
 
