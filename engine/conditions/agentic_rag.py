@@ -104,14 +104,14 @@ def search_many(tasks: list[str], model, corpus, settings: ConditionSettings
             break
         gens = model.generate_batch([p for _, p in asking], [gen_settings] * len(asking))
         for (search, prompt), gen in zip(asking, gens):
-            _take_turn(search, step, prompt, gen, corpus, settings)
+            search.searching = _take_turn(search, step, prompt, gen, corpus, settings)
     return [s.outcome for s in searches]
 
 
 def _take_turn(search: _Search, step: int, prompt: str, gen, corpus,
-               settings: ConditionSettings) -> None:
-    """Record one search turn and run its query; ends the search on DONE, a repeated or
-    malformed query."""
+               settings: ConditionSettings) -> bool:
+    """Record one search turn and run its query; False (the search ends) on DONE, a
+    repeated or malformed query."""
     out = search.outcome
     out.aux_calls.append({"kind": "agentic_search", "step": step,
                           "prompt_sha256": sha256_text(prompt),
@@ -124,18 +124,17 @@ def _take_turn(search: _Search, step: int, prompt: str, gen, corpus,
                              "finish_reason": gen.finish_reason, "query": parsed.query,
                              "chunk_ids": [], "new_chunk_ids": []}
     out.trace.append(entry)
-    search.searching = False
     if parsed.malformed:
         entry["malformed"] = parsed.malformed
         out.malformed, out.malformed_reason, out.stop_reason = True, parsed.malformed, "malformed"
-        return
+        return False
     if parsed.done:
         out.stop_reason = "done"
-        return
+        return False
     key = " ".join(parsed.query.lower().split())
     if key in search.queries:
         out.stop_reason = "repeated_query"
-        return
+        return False
     search.queries.add(key)
     hits = corpus.query(parsed.query, settings.search_k)
     entry["chunk_ids"] = [h.id for h in hits]
@@ -144,7 +143,7 @@ def _take_turn(search: _Search, step: int, prompt: str, gen, corpus,
             search.seen.add(h.id)
             out.chunks.append(h)
             entry["new_chunk_ids"].append(h.id)
-    search.searching = True
+    return True
 
 
 def search_task(item: McqItem | OpenItem) -> str:
