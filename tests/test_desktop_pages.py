@@ -27,6 +27,14 @@ def _dialog_text(qtbot) -> str:
     return text
 
 
+def _click_box(qtbot, box) -> None:
+    """Click a checkbox the way a user does, once it is on screen: boxes built for a newly
+    selected item are shown only when their layout next runs, and a click before that
+    lands on nothing."""
+    qtbot.waitUntil(lambda: box.isVisible() and box.isEnabled(), timeout=LONG)
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+
+
 def _rows(table, col: int = 0) -> list[str]:
     return [table.item(r, col).text() for r in range(table.rowCount())]
 
@@ -226,8 +234,8 @@ def test_review_key_change_with_picker_and_label_checkboxes(qtbot, workspace):
         assert editor.boxes[("D", "high_risk")].isChecked()
         editor.key_picker.setCurrentIndex(editor.key_picker.findData("C"))
         assert not editor.boxes[("C", "unsafe")].isEnabled()    # a key carries no label
-        qtbot.mouseClick(editor.boxes[("B", "unsafe")], Qt.MouseButton.LeftButton)
-        qtbot.mouseClick(editor.boxes[("D", "unsafe")], Qt.MouseButton.LeftButton)
+        _click_box(qtbot, editor.boxes[("B", "unsafe")])
+        _click_box(qtbot, editor.boxes[("D", "unsafe")])
         assert editor.boxes[("B", "unsafe")].isChecked()
         assert not editor.boxes[("D", "unsafe")].isChecked()
         page.reviewer.setText("Dr One")
@@ -247,7 +255,7 @@ def test_review_key_change_with_picker_and_label_checkboxes(qtbot, workspace):
         page.queue_table.selectRow(0)
         assert not editor.key_picker.isVisibleTo(page)
         assert not editor.boxes[("B", "high_risk")].isEnabled()  # B is still the key
-        qtbot.mouseClick(editor.boxes[("A", "contradicts_evidence")], Qt.MouseButton.LeftButton)
+        _click_box(qtbot, editor.boxes[("A", "contradicts_evidence")])
         assert editor.payload() == {"option_labels": {
             "A": ["contradicts_evidence"], "D": ["high_risk", "unsafe"]}}
     finally:
