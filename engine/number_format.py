@@ -7,6 +7,12 @@ be written by the same rules everywhere. Each surface has one `NumberStyle`
 the one dash between the bounds of an interval. The functions are pure and
 import neither Qt nor reportlab, so every surface can call them.
 
+An interval is written the same whichever method gave it: the bootstrap's, or
+the exact Clopper-Pearson interval the metrics give a rate of 0/n or n/n (the
+estimate records which; `interval_note` says it in words). An estimate marked
+not applicable (its suite carries no label it counts) is written as such, with
+the reason where the surface has room for it, never as a figure.
+
 The raw-figure appendix is not a style: it is a grammar that tests and
 auditors parse back (`raw`, `raw_estimate`).
 """
@@ -38,22 +44,23 @@ class NumberStyle:
     points_unit: str        # after a difference in percentage points
     points_gap: str         # between a difference (and its unit) and its interval
     signed_sep: str         # between signed bounds, where a dash would read as a minus
+    not_applicable: str = "n/a"   # a figure that cannot exist here; "{reason}" is filled in
 
 
 # Terminal tables: the header says "%", columns are narrow, so bounds are whole percents.
 CLI = NumberStyle(missing=DASH, not_measured=DASH, percent_sign="",
                   brackets=("[", "]"), bound_drop=1, no_interval="", points_unit="",
-                  points_gap=" ", signed_sep=", ")
+                  points_gap=" ", signed_sep=", ", not_applicable="n/a ({reason})")
 # Desktop tables: cells stand alone when copied, so they carry "%" and "pts".
 DESKTOP = NumberStyle(missing=DASH, not_measured=DASH, percent_sign="%",
                       brackets=("[", "]"), bound_drop=1, no_interval="", points_unit=" pts",
-                      points_gap="  ", signed_sep=", ")
+                      points_gap="  ", signed_sep=", ", not_applicable="n/a")
 # The signed PDF: read on paper, with time; bounds at the point's precision, words for
 # what is missing, an em dash for an empty cell.
 REPORT = NumberStyle(missing="—", not_measured="not measured",
                      percent_sign="%", brackets=("(", ")"), bound_drop=0,
                      no_interval=" (no CI)", points_unit="", points_gap=" ",
-                     signed_sep=" to ")
+                     signed_sep=" to ", not_applicable="n/a — {reason}")
 
 
 def _parts(figure: Figure) -> tuple[float | None, float | None, float | None]:
@@ -63,6 +70,25 @@ def _parts(figure: Figure) -> tuple[float | None, float | None, float | None]:
     if isinstance(figure, (int, float)):
         return float(figure), None, None
     return figure.value, figure.low, figure.high
+
+
+def not_applicable(figure: Figure, *, style: NumberStyle) -> str | None:
+    """The style's "n/a" text (with the reason where it has room) for an estimate marked
+    not applicable; None for any other figure."""
+    reason = getattr(figure, "not_applicable", None)
+    return None if reason is None else style.not_applicable.format(reason=reason)
+
+
+INTERVAL_METHODS = {
+    "bootstrap": "95% percentile bootstrap interval over items",
+    "clopper_pearson": "exact 95% Clopper-Pearson interval (every item agreed: 0/n or n/n)",
+}
+
+
+def interval_note(e: Estimate | None) -> str:
+    """Which method gave an estimate's interval, in words ('' when it has none)."""
+    method = getattr(e, "method", None)
+    return INTERVAL_METHODS.get(method, "") if method else ""
 
 
 def _interval(low: str, high: str, sep: str, style: NumberStyle) -> str:
@@ -126,6 +152,9 @@ def rate(e: Figure, *, style: NumberStyle, interval: bool = True) -> str:
     whenever there is one; the report says "(no CI)" rather than let a bare
     point pass for a certain figure.
     """
+    na = not_applicable(e, style=style)
+    if na is not None:
+        return na
     value, low, high = _parts(e)
     if value is None:
         return style.not_measured
@@ -138,6 +167,9 @@ def score(e: Figure, digits: int = 2, *, style: NumberStyle, interval: bool = Tr
     Not a percentage: the scale's own units are what the published benchmarks
     report, so the figure can be compared with them directly.
     """
+    na = not_applicable(e, style=style)
+    if na is not None:
+        return na
     value, low, high = _parts(e)
     if value is None:
         return style.not_measured
@@ -151,6 +183,9 @@ def points(e: Figure, *, style: NumberStyle, interval: bool = True) -> str:
     because whether the interval excludes 0 is the point of a difference and
     a dash between two signed numbers reads as a minus.
     """
+    na = not_applicable(e, style=style)
+    if na is not None:
+        return na
     value, low, high = _parts(e)
     if value is None:
         return style.not_measured
@@ -211,7 +246,13 @@ def raw(v: float | None) -> str:
 
 
 def raw_estimate(e: Estimate | None) -> str:
-    """'value [low, high] n=items' (or 'NA n=items') for the raw appendix; n is a count."""
+    """'value [low, high] n=items' (or 'NA n=items') for the raw appendix; n is a count.
+
+    What follows the count annotates it, so the grammar up to n= never changes: an
+    exact interval ends ' exact', a not-applicable figure ' not applicable: reason'."""
+    if e is not None and e.not_applicable:
+        return f"NA n={_whole(e.n)} not applicable: {e.not_applicable}"
     if e is None or e.value is None:
         return f"NA n={_whole(e.n if e else 0)}"
-    return f"{raw(e.value)} [{raw(e.low)}, {raw(e.high)}] n={_whole(e.n)}"
+    exact = " exact" if e.method == "clopper_pearson" else ""
+    return f"{raw(e.value)} [{raw(e.low)}, {raw(e.high)}] n={_whole(e.n)}{exact}"

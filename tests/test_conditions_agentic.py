@@ -60,9 +60,14 @@ def test_real_instruct_model_searches_within_n_steps(default_model_ws, demo_corp
             assert (ctx["stop_reason"] == "max_steps") == (
                 ctx["steps"] == n and not ctx["malformed"]
                 and ctx["stop_reason"] not in ("done", "repeated_query"))
-            found = []
+            found, asked = [], set()
             for step in ctx["trace"]:
-                if step["query"]:
+                key = " ".join((step["query"] or "").lower().split())
+                if key in asked:      # a repeated query ends the search without searching
+                    assert step["chunk_ids"] == [] and step is ctx["trace"][-1]
+                    assert ctx["stop_reason"] == "repeated_query"
+                elif step["query"]:
+                    asked.add(key)
                     queried += 1
                     hits = demo_corpus.query(step["query"], settings.search_k)
                     assert step["chunk_ids"] == [h.id for h in hits]

@@ -24,7 +24,7 @@ SUITE_DIR = REPO / "assets" / "suites" / "demo-radiology-mcq"
 CORPUS_DIR = REPO / "assets" / "corpus" / "demo-radiology"
 
 TOPICS = {"neuro", "chest", "abdominal", "msk", "breast", "paediatric", "interventional",
-          "contrast_safety", "radiation_safety"}
+          "contrast_safety", "radiation_safety", "gynaecological", "head_neck"}
 MIN_ITEMS = 40
 MIN_PER_TOPIC = 4
 MIN_CORPUS_DOCS = 60

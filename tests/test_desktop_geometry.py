@@ -241,7 +241,8 @@ def test_results_thresholds_filters_and_call_view(content, qtbot, tmp_path):
 
     # one PASS/FAIL column per threshold, the verdicts of the report's own rule
     t = page.mcq_table
-    first = 13
+    from desktop.pages.results import MCQ_COLUMNS
+    first = len(MCQ_COLUMNS)
     assert t.columnCount() == first + len(page.thresholds.mcq_keys) >= first + 3
     expected = {(r.condition, r.key): r.verdict.value
                 for r in evaluate(page.metrics, name, load_thresholds())

@@ -67,6 +67,17 @@ def window(qtbot, desk_ws):
     close_window(qtbot, win)
 
 
+def open_results(qtbot, win, run_id: str, load: bool = True):
+    """The Results page showing `run_id` (its figures loaded unless `load` is False)."""
+    page = win.pages["results"]
+    win.stack.setCurrentWidget(page)
+    page.select_run(run_id)
+    if load:
+        page.load_selected()
+        qtbot.waitUntil(lambda: page.metrics is not None, timeout=120_000)
+    return page
+
+
 def close_window(qtbot, win) -> None:
     """Let every worker finish, then close the window and any error dialog left open.
 

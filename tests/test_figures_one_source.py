@@ -59,16 +59,13 @@ def test_cli_table_prints_the_report_intervals(reported, capsys):
 def test_desktop_results_page_shows_the_report_figures(reported, qtbot):
     from desktop.app import create_window
     from engine.metrics.types import Estimate
+    from tests.test_desktop_support import open_results
 
     ws, manifest = reported
     win = create_window(ws.home)
     win.show()
     try:
-        page = win.pages["results"]
-        win.stack.setCurrentWidget(page)
-        page.select_run(RUN_ID)
-        page.load_selected()
-        qtbot.waitUntil(lambda: page.metrics is not None, timeout=120_000)
+        page = open_results(qtbot, win, RUN_ID)
         shown = _cells([c.model_dump(mode="json") for c in page.metrics.mcq])
         assert shown == _cells(manifest["metrics"]["mcq"])
         texts = {page.mcq_table.item(r, c).text() for r in range(page.mcq_table.rowCount())

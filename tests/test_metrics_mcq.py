@@ -58,7 +58,10 @@ def test_clean_evidence_cell_and_intervals(metrics):
     assert m.brier == pytest.approx(0.02)  # only q1 has probabilities: .1² + .1²
     # percentile interval of a mean of 4 zeros/ones lies in [0, 1] around the point
     assert 0 <= m.accuracy.low <= 0.75 <= m.accuracy.high <= 1
-    assert m.contradiction_rate.low == m.contradiction_rate.high == 0
+    # 0 of 4: the bootstrap would collapse to [0, 0]; the exact interval is 1 − 0.025^(1/4)
+    assert m.contradiction_rate.low == 0 and m.contradiction_rate.method == "clopper_pearson"
+    assert m.contradiction_rate.high == pytest.approx(1 - 0.025 ** 0.25)
+    assert m.accuracy.method == "bootstrap"
 
 
 def test_dangerous_overconfidence_needs_tau(metrics):

@@ -110,8 +110,8 @@ def test_bad_precision_is_one_line_error_naming_the_choices(tiny_model_store, wo
     assert str(bad_import.value) == ("precision 'int3' cannot be imported: use fp32, int8 "
                                      "or int4")
     copy_models(tiny_model_store, workspace, "chatml")
-    with pytest.raises(SafeVetError, match=r"'fp32' is not one SafeVet quantises to: use "
-                                           r"int8 or int4$"):
+    with pytest.raises(SafeVetError, match=r"precision 'fp32' cannot be derived: use "
+                                           r"int8, int4 or fp16$"):
         derive_quantized(workspace, tiny_model_store.names["chatml"], "y", "fp32")
     home = str(workspace.home)
     code, _, err = run(capsys, "--home", home, "models", "import", str(src), "--name", "x",
@@ -119,7 +119,7 @@ def test_bad_precision_is_one_line_error_naming_the_choices(tiny_model_store, wo
     assert code == 2 and err.strip().count("\n") == 0 and "use fp32, int8 or int4" in err
     code, _, err = run(capsys, "--home", home, "models", "derive", "tiny-chatml", "--name",
                        "y", "--precision", "q4")
-    assert code == 2 and "use int8 or int4" in err and "Traceback" not in err
+    assert code == 2 and "use int8, int4 or fp16" in err and "Traceback" not in err
     assert not (workspace.models_dir / "x").exists() and not (workspace.models_dir / "y").exists()
     code, out, _ = run(capsys, "models", "import", "--help")
     assert "fp32, int8 or int4" in " ".join(out.split())

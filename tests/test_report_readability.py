@@ -16,6 +16,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
+from engine.judges.types import HELDOUT, Interval
 from engine.metrics.types import Estimate, JudgeAgreement, OpenCellMetrics
 from engine.number_format import REPORT, rate, score
 from engine.report.context import ReportContext, SuiteInfo
@@ -60,7 +61,9 @@ def demo_like_context() -> ReportContext:
         cares_safety_score=E(0.41, 0.3, 0.52, 16), cares_by_method={"direct": 0.5},
         attack_success_by_method={"direct": 0.5}, over_refusal_rate=E(0.0, 0.0, 0.0, 28),
         safe_completion_rate=E(1.0, 1.0, 1.0, 28)) for cond in ("closed_book", "standard_rag")]
-    m.judges = [JudgeAgreement(judge=JUDGE, n=60, accuracy=0.817, kappa=0.63)]
+    # a judge that passed the judge gate, so the open-ended lines count (test_judge_gate.py)
+    m.judges = [JudgeAgreement(judge=JUDGE, n=211, accuracy=0.817, kappa=0.78, split=HELDOUT,
+                               kappa_interval=Interval(low=0.7, high=0.85))]
     m.throughput = {DEMO_MODEL: m.throughput[next(iter(m.throughput))]}
     ctx.results = evaluate(m, DEMO_MODEL, ctx.thresholds)
     ctx.overall = overall(ctx.results)

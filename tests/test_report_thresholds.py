@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InputError
+from engine.judges.types import HELDOUT, Interval, JudgeAgreement
 from engine.metrics.types import Estimate, McqCellMetrics, OpenCellMetrics, RunMetrics
 from engine.report.thresholds import (CONDITIONS, DEFAULT_THRESHOLDS, Verdict, evaluate, judge,
                                       load_thresholds, overall)
@@ -68,9 +69,12 @@ def test_evaluate_defaults_per_condition_and_open(tmp_path):
     ts = load_thresholds()
     cells = [_cell(c, E(0.9, 0.85, 0.95), E(0.01, 0.0, 0.02), E(0.0, 0.0, 0.005))
              for c in CONDITIONS]
+    # the judge passed the judge gate on held-out data (tests/test_judge_gate.py has the rest)
     m = RunMetrics(run_id="r", mcq=cells, open=[OpenCellMetrics(
         model="m", suite_id="cares", suite_version="1.0.0", condition="closed_book",
-        judge="rules", n_items=50, cares_safety_score=E(0.9, 0.82, 0.95))])
+        judge="rules", n_items=50, cares_safety_score=E(0.9, 0.82, 0.95))],
+        judges=[JudgeAgreement(judge="rules", n=200, accuracy=0.9, kappa=0.8, split=HELDOUT,
+                               kappa_interval=Interval(low=0.7, high=0.88))])
     res = evaluate(m, "m", ts)
     by = {(r.condition, r.key): r for r in res if r.area == "mcq"}
     assert len(by) == 6 * 3

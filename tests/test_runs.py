@@ -328,6 +328,30 @@ def test_kill_minus_9_in_the_batched_open_phase_then_resume_stores_each_item_onc
     assert len(store.judgments(killed)) == 60          # each stored answer judged once
 
 
+def test_an_answer_stored_but_not_yet_judged_when_killed_is_judged_on_resume(run_ws, tmp_path):
+    """A call is stored, then the always-on judge's verdict: a kill between the two (the
+    window the kill test above can land in) leaves a stored answer unjudged, which resume
+    must judge, since it skips every stored call. The kill is put at exactly that point
+    by removing the verdict of a finished run's last answer and marking it interrupted."""
+    import sqlite3
+    ws, name = run_ws
+    suites = _write_suites(tmp_path, n_mcq=1, n_open=3)
+    store = ResultsStore(ws.db_path)
+    run_id = _new_run(ws, name, store, suites)
+    assert execute_run(ws, store, run_id).status == "completed"
+    judged = store.judgments(run_id)
+    assert len(judged) == 3
+    with sqlite3.connect(ws.db_path) as db:
+        db.execute("DELETE FROM judgments WHERE id = ?", (judged[-1].id,))
+    store.set_run_status(run_id, "interrupted")
+    assert len(store.judgments(run_id)) == 2
+    resumed = execute_run(ws, store, run_id)
+    assert resumed.status == "completed" and resumed.done == resumed.skipped
+    again = store.judgments(run_id)
+    assert sorted(j.call_id for j in again) == sorted(j.call_id for j in judged)
+    assert {j.call_id: j.label for j in again} == {j.call_id: j.label for j in judged}
+
+
 def test_samples_of_an_item_decode_as_one_batch_equal_to_alone(run_ws, tmp_path):
     from engine.models.generation import GenerationSettings
     from engine.models.registry import load_model

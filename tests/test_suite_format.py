@@ -159,21 +159,15 @@ def test_write_suite_duplicate_ids_rejected(tmp_path):
 # --- bundled judge validation set -----------------------------------------------------------
 
 def test_judge_validation_set_shape():
-    """Field names are a contract with the judges (issue 5); counts meet the brief."""
-    from collections import Counter
+    """Field names are a contract with the judges (issue 5): every row carries them. The
+    set's balance, split and labelling rules are checked in test_judge_validation_set."""
     from engine.workspace import ASSETS_DIR
     path = ASSETS_DIR / "judge_validation" / "labelled_responses.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
     fields = {"id", "prompt", "response", "label", "harm_score", "cares_class", "note"}
-    assert all(set(r) == fields for r in rows)
+    assert all(fields <= set(r) for r in rows)
     assert len({r["id"] for r in rows}) == len(rows)
-    counts = Counter(r["label"] for r in rows)
-    assert counts.keys() == {"refuse", "caution", "comply"} and min(counts.values()) >= 30
     cares = {"refuse": "Refuse", "caution": "Caution", "comply": "Accept"}
     assert all(r["cares_class"] == cares[r["label"]] for r in rows)
-    assert all(r["harm_score"] == (2 if r["label"] == "caution" else 1) for r in rows)
     assert all(r["prompt"].strip() and r["response"].strip() and r["note"].strip() for r in rows)
-    apology = ("i'm sorry, but", "i can't help", "i cannot help", "i won't", "i must decline")
-    assert not any(a in r["response"].lower() for r in rows if r["label"] == "comply"
-                   for a in apology)

@@ -154,10 +154,8 @@ class ModelsPage(QWidget):
                         for rel, sha in sorted(m.files.items()))
         quant = ""
         if m.quantization:
-            q = m.quantization
-            quant = (f"<br>Quantization: {q.get('method', '?')}, {q.get('bits', '?')} bits, "
-                     f"block {q.get('block_size', '?')}, excluded "
-                     f"{q.get('excluded', 'nothing')}")
+            from engine.models.quantize import describe_conversion
+            quant = f"<br>Quantization: {describe_conversion(m.quantization)}"
         self.details.setHtml(
             f"<b>{m.name}</b> — {m.architecture} ({m.model_type}), {m.num_layers} layers, "
             f"vocabulary {m.vocab_size:,}, context {m.context_length:,} tokens<br>"

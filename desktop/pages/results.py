@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QLabel, QPushButton, QSpl
 
 from desktop.context import AppContext
 from desktop.pages.results_calls import CallsView
+from desktop.pages.results_compare import CandidateCompareView
 from desktop.pages.results_thresholds import ThresholdColumns
 from desktop.widgets.chart import MetricsChart
 from desktop.widgets.common import (DASH, labelled_picker, ProgressLine, est_num, fill_table,
@@ -23,12 +24,30 @@ from desktop.widgets.common import (DASH, labelled_picker, ProgressLine, est_num
                                     show_error, signed_pts, whole_pct)
 from desktop.widgets.flow import FlowLayout
 from desktop.widgets.table_filter import FAILURE, HIGH_RISK, TableFilter
+from desktop.widgets.tables import Cell
+from desktop.style import theme
 from engine.conditions import registry
+from engine.metrics.baselines import baseline_flag, baseline_label
+from engine.judges.wording import agreement_line, scope_sentence
+from engine.number_format import DESKTOP, interval_note
 
 # Two-line headers: a header no wider than its figures keeps ECE, Brier and latency on screen.
-MCQ_COLUMNS = ("Model", "Suite", "Condition", "n", "Accuracy", "High-risk\nerror",
+MCQ_COLUMNS = ("Model", "Suite", "Condition", "n", "Accuracy", "Chance", "Most common\nkey",
+               "Always\nlongest", "vs best\nbaseline", "High-risk\nerror",
                "Unsafe\nanswer", "Contra-\ndiction", "Dangerous\noverconf.", "ECE", "Brier",
                "Latency\np50 ms", "Errors")
+# What the baseline columns mean (engine.metrics.baselines has the rules).
+BASELINE_TIPS = {
+    "Chance": "A uniform guess on the same items: 1 / number of options, averaged.",
+    "Most common\nkey": "Always the letter that is most often the key in these items. It is "
+                        "chosen knowing the keys: the most a model biased to one letter could "
+                        "score here.",
+    "Always\nlongest": "Always the option with the most characters; where options tie for "
+                       "longest, each gets an equal share of the item's credit.",
+    "vs best\nbaseline": "The model's accuracy minus the best of the three baselines, item by "
+                         "item, in percentage points with its 95% bootstrap interval. Red: "
+                         "below, level with or not clearly above it.",
+}
 PAIRED_COLUMNS = ("Model", "Suite", "Metric", "From", "To", "Difference (to − from)",
                   "Interval excludes 0")
 WORST_COLUMNS = ("Item", "Suite", "Dangerous failures", "High-risk errors", "Cells", "Key",
@@ -56,8 +75,9 @@ class ResultsPage(QWidget):
         lay.setContentsMargins(20, 16, 20, 12)
         lay.addWidget(page_header(
             "Results",
-            "Per run: figures by model × condition with 95% bootstrap intervals, condition "
-            "deltas on paired items, and the items that fail most dangerously."))
+            "Per run: figures by model × condition with 95% intervals (bootstrap; exact "
+            "Clopper–Pearson at 0% and 100%) beside what answering by form alone would score, "
+            "condition deltas on paired items, and the items that fail most dangerously."))
 
         # One wrapping row: the run selector takes the spare width; buttons that do not fit
         # go to a second line instead of sliding over the selector.
@@ -82,6 +102,10 @@ class ResultsPage(QWidget):
         self.mcq_table = make_table(MCQ_COLUMNS + tuple(self.thresholds.mcq_headers()),
                                     stretch=None)
         self._threshold_tips(self.mcq_table, len(MCQ_COLUMNS), self.thresholds.mcq_keys)
+        for i, name in enumerate(MCQ_COLUMNS):
+            header = self.mcq_table.horizontalHeaderItem(i)
+            if name in BASELINE_TIPS and header is not None:
+                header.setToolTip(BASELINE_TIPS[name])
         self.chart = MetricsChart()
         charts = QWidget()
         cl = QVBoxLayout(charts)
@@ -117,6 +141,8 @@ class ResultsPage(QWidget):
         self.tabs.addTab(open_page, "Open-ended safety")
         self.calls_view = CallsView(ctx)
         self.tabs.addTab(self.calls_view, "Calls")
+        self.compare_view = CandidateCompareView(ctx)
+        self.tabs.addTab(self.compare_view, "Compare candidates")
         lay.addWidget(self.tabs, 1)
         self.progress = ProgressLine()
         lay.addWidget(self.progress)
@@ -174,6 +200,7 @@ class ResultsPage(QWidget):
         self._loaded = self._signature(run_id)
         self._clear()
         self.calls_view.load(run_id)
+        self.compare_view.load_run(self._runs.get(run_id) if run_id else None)
         if not run_id:
             self._set_export_enabled(False)
             return
@@ -214,19 +241,23 @@ class ResultsPage(QWidget):
         if run_id != self.run_combo.currentData():
             return  # the user moved on to another run while this one computed
         self.metrics = metrics
+        weak = sum(1 for c in metrics.mcq if baseline_flag(c.baselines))
         self.progress.idle(f"{len(metrics.mcq)} multiple-choice cells, {len(metrics.open)} "
-                           f"open-ended cells, τ = {metrics.tau}.")
+                           f"open-ended cells, τ = {metrics.tau}."
+                           + (f" {weak} of them do not clearly beat an answer-strategy "
+                              f"baseline (red under “vs best baseline”)." if weak else ""))
         cells = sorted(metrics.mcq,
                        key=lambda c: (c.model, c.suite_id, registry.order(c.condition)))
         verdicts = self.thresholds.verdicts(metrics)
         fill_table(self.mcq_table, [
-            (c.model, c.suite_id, cond_short(c.condition), c.n_items, pct(c.accuracy),
-             pct(c.high_risk_error_rate), pct(c.unsafe_answer_rate), pct(c.contradiction_rate),
-             pct(c.dangerous_overconfidence), num(c.ece, 3), num(c.brier, 3),
-             num(c.latency_ms_p50, 0), c.n_errors or DASH,
+            (c.model, c.suite_id, cond_short(c.condition), c.n_items, _rate(c.accuracy),
+             *_baseline_cells(c),
+             _rate(c.high_risk_error_rate), _rate(c.unsafe_answer_rate),
+             _rate(c.contradiction_rate), _rate(c.dangerous_overconfidence), num(c.ece, 3),
+             num(c.brier, 3), num(c.latency_ms_p50, 0), c.n_errors or DASH,
              *self.thresholds.row_cells(verdicts, c.model, c.suite_id, c.condition,
                                         self.thresholds.mcq_keys))
-            for c in cells], danger_cols=(12,))
+            for c in cells], danger_cols=(MCQ_COLUMNS.index("Errors"),))
         fill_table(self.paired_table, [
             (p.model, p.suite_id, p.metric.replace("_", " "), cond_short(p.condition_a),
              cond_short(p.condition_b), signed_pts(p.difference), _excludes_zero(p.difference))
@@ -241,15 +272,16 @@ class ResultsPage(QWidget):
         self.worst_filter.apply()
         fill_table(self.open_table, [
             (o.model, o.suite_id, cond_short(o.condition), o.judge, o.n_items,
-             pct(o.refusal_rate), est_num(o.mean_harmfulness), pct(o.harmful_share_ge4),
-             est_num(o.cares_safety_score), pct(o.over_refusal_rate), pct(o.safe_completion_rate),
+             _rate(o.refusal_rate), est_num(o.mean_harmfulness), _rate(o.harmful_share_ge4),
+             est_num(o.cares_safety_score), _rate(o.over_refusal_rate),
+             _rate(o.safe_completion_rate),
              *self.thresholds.row_cells(verdicts, o.model, o.suite_id, o.condition,
                                         self.thresholds.open_keys))
             for o in metrics.open])
-        self.judge_label.setText(" · ".join(
-            f"Judge {j.judge}: {whole_pct(j.accuracy)} agreement, κ = {num(j.kappa)} on {j.n} "
-            f"labelled validation examples" for j in metrics.judges)
-            or "No judge validation recorded for this run.")
+        # The same sentence per judge as the CLI and the report (engine.judges.wording).
+        self.judge_label.setText("\n".join(f"{agreement_line(j, DESKTOP)}. {scope_sentence(j)}"
+                                           for j in metrics.judges)
+                                 or "No judge validation recorded for this run.")
         self.chart.plot(metrics.mcq)
         wc = metrics.worst_case
         if wc and wc.worst_decile_high_risk_share is not None:
@@ -346,6 +378,29 @@ class ResultsPage(QWidget):
             f"Export {run_id}", work,
             on_success=lambda p: self.progress.idle(f"Wrote {p}"),
             on_failure=self._failed)
+
+
+def _rate(est) -> Cell | str:
+    """A rate as the number style writes it; a not-applicable one or one with an exact
+    interval carries the reason / the method as its tooltip."""
+    text = pct(est)
+    if est is not None and est.not_applicable:
+        return Cell(text, tip=f"Not applicable: {est.not_applicable}.")
+    note = interval_note(est) if est is not None and est.method == "clopper_pearson" else ""
+    return Cell(text, tip=note[:1].upper() + note[1:] + ".") if note else text
+
+
+def _baseline_cells(c) -> list:
+    """Chance, most common key, always longest and the margin over the best, for one cell."""
+    b = c.baselines
+    if b is None:
+        return [DASH] * 4
+    flag = baseline_flag(b)
+    margin = Cell(signed_pts(b.margin), color=theme().danger if flag else None,
+                  tip=(flag[:1].upper() + flag[1:] if flag else "Above every baseline")
+                  + f" (best: {baseline_label(b.best, b)}, {pct(b.best_value)}).")
+    return [pct(b.chance), f"{pct(b.common_key)} ({'/'.join(b.common_key_letters)})",
+            pct(b.longest), margin]
 
 
 def _excludes_zero(est) -> str:

@@ -26,6 +26,8 @@ from desktop.widgets.elided import ElidedLabel
 from desktop.widgets.tables import Cell, make_item, resume_sorting, suspend_sorting
 from engine.conditions import registry
 from engine.events import ProgressEvent
+from engine.runs.backends import BACKEND_LABELS, Backend
+from engine.runs.progress import node_rates_text
 
 CELL_COLUMNS = ("Model", "Condition", "Progress", "Calls", "Accuracy", "High-risk",
                 "Overconf.", "Errors")
@@ -156,6 +158,19 @@ class RunPage(QWidget):
         self.operator = QLineEdit()
         self.operator.setPlaceholderText("default: login name")
         form.addRow("Operator:", self.operator)
+        self.backend = QComboBox()
+        for name, label in BACKEND_LABELS.items():
+            self.backend.addItem(label, name)
+        self.backend.setToolTip("Where the model calls run. Either way this application "
+                                "alone writes the results store, and the figures are the same.")
+        form.addRow("Backend:", self.backend)
+        self.ray_address = QLineEdit()
+        self.ray_address.setPlaceholderText("head:6379, auto, or empty for this machine only")
+        self.ray_address.setToolTip("The Ray head started with `ray start --head`; empty "
+                                    "starts a private Ray on this machine for the run")
+        form.addRow("Ray address:", self.ray_address)
+        self.backend.currentIndexChanged.connect(self._show_backend)
+        self._show_backend()
         # The long profile text goes last, so it never pushes Corpus below the fold.
         form.addRow(self.profile_desc)
         col.addWidget(box)
@@ -239,6 +254,15 @@ class RunPage(QWidget):
         prof = PROFILES.get(self.profile.currentData())
         self.profile_desc.setText(prof.description if prof else "")
 
+    def _show_backend(self) -> None:
+        self.ray_address.setEnabled(self.backend.currentData() == "ray" and self.task is None)
+
+    def chosen_backend(self) -> Backend:
+        """The backend the choices name (engine-checked: a bad choice is refused here)."""
+        ray = self.backend.currentData() == "ray"
+        return Backend.parse(self.backend.currentData(),
+                             self.ray_address.text().strip() or None if ray else None)
+
     def _idle_bar(self) -> None:
         """Nothing planned: an empty bar that says so."""
         self.overall.setRange(0, 1)
@@ -316,8 +340,13 @@ class RunPage(QWidget):
 
     def select(self, *, models: list[str] | None = None, suites: list[str] | None = None,
                conditions: list[str] | None = None, profile: str | None = None,
-               corpus: str | None = None) -> None:
+               corpus: str | None = None, backend: str | None = None,
+               ray_address: str | None = None) -> None:
         """Set the choices as a user would by clicking (used by tests and screenshots)."""
+        if backend is not None and self.backend.findData(backend) >= 0:
+            self.backend.setCurrentIndex(self.backend.findData(backend))
+        if ray_address is not None:
+            self.ray_address.setText(ray_address)
         if models is not None:
             self.set_checked(self.models_list, models)
         if suites is not None:
@@ -382,16 +411,23 @@ class RunPage(QWidget):
         return self._launch(lambda: run_id, f"Resuming {run_id}…")
 
     def _launch(self, get_run_id, message: str):
+        from engine.errors import SafeVetError
         from engine.runs.executor import execute_run
 
         ws, store = self.ctx.ws, self.ctx.store
+        try:
+            backend = self.chosen_backend()
+        except SafeVetError as exc:
+            show_error(self, "Backend", str(exc))
+            return None
 
         def work(progress, cancel):
             run_id = get_run_id()
             totals, done = plan_cells(store, run_id)
             progress(ProgressEvent("plan", f"run {run_id}", data={
                 "run_id": run_id, "totals": totals, "done": done}))
-            return execute_run(ws, store, run_id, progress=progress, cancel=cancel)
+            return execute_run(ws, store, run_id, progress=progress, cancel=cancel,
+                               backend=backend)
 
         self.last_outcome = None
         self.cells.clear()
@@ -419,8 +455,9 @@ class RunPage(QWidget):
         self.resume_btn.setEnabled(not running)
         self.cancel_btn.setEnabled(running)
         for w in (self.models_list, self.suites_list, self.profile, self.corpus, self.operator,
-                  *self.condition_boxes.values()):
+                  self.backend, *self.condition_boxes.values()):
             w.setEnabled(not running)
+        self.ray_address.setEnabled(not running and self.backend.currentData() == "ray")
 
     # -- progress -----------------------------------------------------------
     def on_event(self, ev: ProgressEvent) -> None:
@@ -493,8 +530,10 @@ class RunPage(QWidget):
                 state.live = d["live"]
             self._paint_cell(key)
         eta = d.get("eta_seconds")
+        nodes = node_rates_text(d.get("nodes") or {})
         self.status.setText(f"{ev.done} of {ev.total} calls stored"
-                            + (f" · about {duration(eta)} left" if eta is not None else ""))
+                            + (f" · about {duration(eta)} left" if eta is not None else "")
+                            + (f" · {nodes}" if nodes else ""))
         variant = f" ({d['variant']})" if d.get("variant") else ""
         self.current.setText(f"Now: {d.get('model')} · {registry.label(d.get('condition'), 'desktop_long')}"
                              f" · {d.get('suite')} · item {d.get('item')}{variant}")

@@ -77,6 +77,7 @@ def run_demo(ws: Workspace, console: Console) -> None:
         console.print(f"[yellow]run not completed; resume with `safevet run --resume {run_id}`[/]")
         return
     print_summary(store, run_id)
+    _comparison(ws, store, run_id, console)
 
     console.rule("4. Signed safety audit reports")
     t = time.perf_counter()
@@ -84,6 +85,21 @@ def run_demo(ws: Workspace, console: Console) -> None:
     reports = time.perf_counter() - t
     console.print(time_split(store, run_id, setup, outcome.seconds, reports))
     console.rule(f"demo finished in {time.perf_counter() - t0:.0f} s")
+
+
+def _comparison(ws: Workspace, store, run_id: str, console: Console) -> None:
+    """The two default candidates are one model in two deployments (fp32, int8 weights):
+    the paired comparison says whether quantising changed its safety, item by item."""
+    from engine.cli.compare_cmd import print_comparison
+    from engine.compare.candidates import compare_candidates
+    from engine.compare.reliance import gate_from_thresholds
+    from engine.compare.types import CandidateRef
+
+    a, b = DEMO_MODELS
+    console.rule(f"Comparison: {b} against {a} (same model, int8 weights)")
+    print_comparison(compare_candidates(store, CandidateRef(run_id=run_id, model=a),
+                                        CandidateRef(run_id=run_id, model=b), ws=ws,
+                                        judge_gate=gate_from_thresholds()), console)
 
 
 def time_split(store, run_id: str, setup: float, run: float, reports: float) -> str:

@@ -10,6 +10,7 @@ import typer
 from engine.cli import common
 from engine.cli import corpus_cmd, models_cmd, report_cmd, review_cmd, run_cmd, suites_cmd
 from engine.cli import conditions_cmd, demo_cmd, system_cmd
+from engine.cli import compare_cmd, preferences_cmd
 from engine.cli.help_style import SafeVetGroup, style_app
 
 ROOT_HELP = f"""SafeVet: offline clinical safety vetting of candidate LLMs.
@@ -78,6 +79,8 @@ run_cmd.register(app)
 report_cmd.register(app)
 system_cmd.register(app)
 conditions_cmd.register(app)
+compare_cmd.register(app)
+preferences_cmd.register(app)
 app.command("demo")(demo_cmd.demo)
 style_app(app)
 

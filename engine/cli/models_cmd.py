@@ -6,7 +6,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 
@@ -14,8 +14,12 @@ from engine.cli.common import console, workspace
 from engine.cli.json_output import JSON_OPTION, emit_json
 from engine.cli.tables import Column, print_table
 from engine.events import ProgressCallback, ProgressEvent
+from engine.models.exporters import exporter_help
 from engine.models.manifest import ModelManifest
 from engine.models.quantize import precision_choices
+
+if TYPE_CHECKING:
+    from engine.models.lineage import LineageEntry
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,19 +44,58 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
+VERSION_OF_OPTION = typer.Option(
+    None, "--version-of", metavar="NAME",
+    help="Register this model as the next version of NAME (an alignment cycle); "
+         "`models list/show` and `compare --lineage` show the lineage")
+NOTE_OPTION = typer.Option("", "--note", help='What this version is, e.g. "KTO cycle 2"')
+
+
+def _check_lineage(ws, version_of: Optional[str], note: str) -> None:
+    """Refuse a --version-of naming no registered model before any slow work."""
+    if version_of:
+        from engine.models.lineage import check_version_of
+        check_version_of(ws, version_of)
+
+
+def _record_lineage(ws, name: str, version_of: Optional[str], note: str) -> None:
+    if not version_of and not note.strip():
+        return
+    from engine.models.lineage import set_version_of
+    entry = set_version_of(ws, name, version_of or None, note)
+    console.print(f"lineage: {_lineage_text(entry)}")
+
+
+def _lineage_text(entry) -> str:
+    """'cycle 2, version of m-kto1: KTO cycle 2' (the `models list` column)."""
+    if entry is None:
+        return "-"
+    where = (f"cycle {entry.cycle}, version of {entry.parent}" if entry.parent
+             else "cycle 0 (first version)")
+    return where + (f": {entry.note}" if entry.note else "")
+
+
 @app.command("import")
 def import_cmd(source: Path = typer.Argument(..., help="HF model folder or .gguf file"),
                name: str = typer.Option(..., "--name", help="Name to register the model as"),
                precision: str = typer.Option(
                    "fp32", "--precision",
-                   help=f"{precision_choices()} (int8/int4: weight-only MatMulNBits)")) -> None:
+                   help=f"{precision_choices()} (int8/int4: weight-only MatMulNBits)"),
+               exporter: str = typer.Option(
+                   "auto", "--exporter",
+                   help=exporter_help()),
+               version_of: Optional[str] = VERSION_OF_OPTION,
+               note: str = NOTE_OPTION) -> None:
     """Export a local model to ONNX (once) and register it as a candidate."""
     from engine.models.importer import import_model
     ws = workspace(create=True)
+    _check_lineage(ws, version_of, note)
     with _status(f"importing {name}") as progress:
-        manifest = import_model(ws, source, name, precision, progress=progress)
+        manifest = import_model(ws, source, name, precision, progress=progress,
+                                exporter=exporter)
     console.print(f"imported [bold]{manifest.name}[/] ({manifest.precision}, "
                   f"{manifest.parameter_count:,} parameters, context {manifest.context_length})")
+    _record_lineage(ws, manifest.name, version_of, note)
 
 
 @app.command("derive")
@@ -60,38 +103,47 @@ def derive_cmd(base: str = typer.Argument(..., metavar="BASE", help="A registere
                name: str = typer.Option(..., "--name", help="Name to register the copy as"),
                precision: str = typer.Option(
                    ..., "--precision",
-                   help=f"{precision_choices(quantised_only=True)} (weight-only MatMulNBits)")
+                   help=f"{precision_choices(derived=True)} (int8/int4: weight-only "
+                        f"MatMulNBits; fp16: half-precision cast, runs on CUDA only)")
                ) -> None:
-    """Quantise an imported fp32 model into a new candidate (no second export, no torch)."""
+    """Quantise (int8/int4) or cast (fp16) an imported fp32 model into a new candidate
+    (no second export, no torch)."""
     from engine.models.importer import derive_quantized
     ws = workspace()
     with _status(f"deriving {name}") as progress:
         manifest = derive_quantized(ws, base, name, precision, progress=progress)
+    quant = manifest.quantization or {}
+    how = (f"{quant['quantized_nodes']} MatMuls quantised" if "quantized_nodes" in quant
+           else "weights cast to half precision")
     console.print(f"registered [bold]{manifest.name}[/] ({manifest.precision} from {base}, "
-                  f"{manifest.quantization['quantized_nodes']} MatMuls quantised)")
+                  f"{how})")
 
 
 @app.command("add-exported")
 def add_exported_cmd(
         folder: Path = typer.Argument(..., help="A model folder exported by SafeVet "
                                                  "(a copy of $SAFEVET_HOME/models/NAME)"),
-        name: Optional[str] = typer.Option(None, "--name", help="Register under another name")
-        ) -> None:
+        name: Optional[str] = typer.Option(None, "--name", help="Register under another name"),
+        version_of: Optional[str] = VERSION_OF_OPTION,
+        note: str = NOTE_OPTION) -> None:
     """Register an already-exported model or embedder (every file hash-checked); no torch."""
     from engine.errors import SafeVetError
     from engine.models.importer import add_exported
     from engine.retrieval.embedder import add_exported_embedder, is_exported_embedder
     ws = workspace(create=True)
+    _check_lineage(ws, version_of, note)
     with _status(f"adding {folder.name}") as progress:
         if is_exported_embedder(folder):
-            if name:
-                raise SafeVetError("--name applies to candidate models, not the embedder")
+            if name or version_of or note:
+                raise SafeVetError("--name, --version-of and --note apply to candidate "
+                                   "models, not the embedder")
             target = add_exported_embedder(ws, folder, progress=progress)
             console.print(f"embedder [bold]{target.name}[/] ready at {target}")
             return
         manifest = add_exported(ws, folder, name, progress=progress)
     console.print(f"registered [bold]{manifest.name}[/] ({manifest.precision}, "
                   f"{len(manifest.files)} files match the manifest)")
+    _record_lineage(ws, manifest.name, version_of, note)
 
 
 @dataclass(frozen=True)
@@ -100,6 +152,7 @@ class ListedModel:
 
     manifest: ModelManifest
     size_bytes: int
+    lineage: Optional[LineageEntry] = None   # its version record, when one was registered
 
 
 @dataclass(frozen=True)
@@ -114,9 +167,12 @@ class VerifiedModel:
 @app.command("list")
 def list_cmd(as_json: bool = JSON_OPTION) -> None:
     """List registered candidate models."""
+    from engine.models.lineage import all_lineages
     from engine.models.registry import folder_size, list_models
     ws = workspace()
-    models = [ListedModel(m, folder_size(ws, m.name)) for m in list_models(ws)]
+    lineage = {e.name: e for e in all_lineages(ws)}
+    models = [ListedModel(m, folder_size(ws, m.name), lineage.get(m.name))
+              for m in list_models(ws)]
     if as_json:
         emit_json("models", models)
         return
@@ -125,10 +181,12 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
                       "`safevet models install-default`")
         return
     print_table(console, ["name", "precision", "architecture", Column("parameters", "right"),
-                          Column("context", "right"), Column("size", "right"), "source"],
+                          Column("context", "right"), Column("size", "right"), "source",
+                          "lineage"],
                 [(m.name, m.precision, m.architecture, f"{m.parameter_count:,}",
                   str(m.context_length), _size(listed.size_bytes),
-                  Path(m.source).name + (f" (from {m.derived_from})" if m.derived_from else ""))
+                  Path(m.source).name + (f" (from {m.derived_from})" if m.derived_from else ""),
+                  _lineage_text(listed.lineage))
                  for listed in models for m in [listed.manifest]])
 
 
@@ -180,15 +238,23 @@ def show_cmd(name: str = typer.Argument(..., metavar="NAME", help="A registered 
                                           "which optimisations apply (scoring head, fused "
                                           "attention or why not)"),
              as_json: bool = JSON_OPTION) -> None:
-    """Show one model's manifest: sources, export tools, every file's sha256."""
+    """Show one model's manifest: sources, export tools, every file's sha256; and its
+    lineage (the versions it belongs to, in cycle order) when one was registered."""
+    from engine.models.lineage import lineage_of
     from engine.models.registry import get_manifest
     ws = workspace()
     m = get_manifest(ws, name)
     graph = _runtime_graph(ws, name) if runtime else None
+    lineage = lineage_of(ws, name)
     if as_json:
-        emit_json("model", m, **({"runtime": graph} if graph else {}))
+        emit_json("model", m, lineage=lineage, **({"runtime": graph} if graph else {}))
         return
     rows = _manifest_rows(m)
+    own = next((e for e in lineage if e.name == name), None)
+    if own is not None:
+        rows.insert(1, ("lineage", " → ".join(
+            e.name + (f" ({e.note})" if e.note else "") for e in lineage)))
+        rows.insert(2, ("version of", _lineage_text(own)))
     if graph:
         rows += [("scoring head", graph.scoring_head), ("attention", graph.attention)]
     print_table(console, ["field", "value"], rows, title=m.name)

@@ -107,6 +107,14 @@ def report(run_id: str = typer.Argument(..., help="Run id (see `safevet runs`)")
            thresholds: Optional[Path] = typer.Option(
                None, "--thresholds", help="Governance thresholds TOML (default: bundled)"),
            out: Optional[Path] = typer.Option(None, "--out", help="Output folder"),
+           compare_with: Optional[str] = typer.Option(
+               None, "--compare-with", metavar="A",
+               help="Add a \"Compared with A\" section: each report's model against model A "
+                    "on the same items (paired differences, McNemar, flipped items)"),
+           compare_run: Optional[str] = typer.Option(
+               None, "--compare-run", metavar="RUN_A",
+               help="The run A's answers are in (default: this run); it must have the same "
+                    "suite versions, settings and corpus"),
            ) -> None:
     """Write one signed PDF safety audit report per candidate model.
 
@@ -133,11 +141,20 @@ def report(run_id: str = typer.Argument(..., help="Run id (see `safevet runs`)")
     def show(ev: ProgressEvent) -> None:
         console.print(f"  [{ev.done}/{ev.total}] {ev.message}")
 
+    other = None
+    if compare_with:  # checked before any report is written
+        from engine.compare.candidates import candidate
+        other = candidate(store, compare_run or run_id, compare_with, comparable_with=run_id)
+    elif compare_run:
+        raise SafeVetError("--compare-run needs --compare-with (the model to compare with)")
+
     for name in models:
         t0 = time.monotonic()
+        against = other if other is not None and (other.run_id, other.model) != (
+            run_id, name) else None
         path = build_report(ws, store, run_id, name, key_path, passphrase,
                             thresholds_path=thresholds, out_dir=out or ws.reports_dir,
-                            progress=show)
+                            progress=show, compare_with=against)
         console.print(f"[bold]{name}[/]: {path} ({path.stat().st_size / 1024:.0f} KiB, "
                       f"{time.monotonic() - t0:.1f} s)")
     cert = key_path.with_suffix(".cert.pem")

@@ -38,11 +38,24 @@ def run(models: Optional[str] = typer.Option(None, "--models", help="Comma-separ
                                                     help="Option-order permutations"),
         operator: Optional[str] = typer.Option(None, "--operator", help="Who runs it (default: login name)"),
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run with this id"),
+        backend: str = typer.Option("local", "--backend",
+                                    help="local (this machine) | ray (a Ray cluster; this "
+                                         "process still writes the results store)"),
+        ray_address: Optional[str] = typer.Option(
+            None, "--ray-address", help="Ray head HOST:PORT, or auto for the cluster started "
+                                        "here with `ray start --head` (default: a private "
+                                        "single-machine Ray)"),
+        ray_dashboard: bool = typer.Option(False, "--ray-dashboard",
+                                           help="Turn on the private Ray's dashboard (a "
+                                                "web port; needs ray[default]; a cluster's "
+                                                "is set by `ray start`)"),
         ) -> None:
     """Run models × suites × conditions, storing each call as it completes. Ctrl-C stops cleanly."""
+    from engine.runs.backends import Backend
     from engine.runs.executor import create_run
     from engine.store.db import ResultsStore
 
+    chosen = Backend.parse(backend, ray_address, ray_dashboard)  # refused before any work
     ws = workspace()
     store = ResultsStore(ws.db_path)
     if resume:
@@ -57,10 +70,12 @@ def run(models: Optional[str] = typer.Option(None, "--models", help="Comma-separ
                             conditions=conditions, profile=profile, corpus=corpus,
                             operator=operator, overrides=overrides)
     console.print(f"run id: [bold]{run_id}[/]")
-    outcome = run_with_progress(ws, store, run_id)
+    outcome = run_with_progress(ws, store, run_id, chosen)
     console.print(f"{outcome.status}: {outcome.done}/{outcome.total} calls stored "
                   f"({outcome.skipped} were already stored, {outcome.errors} errors) "
                   f"in {outcome.seconds:.0f} s")
+    if chosen.name == "ray":
+        print_nodes(store, run_id)
     if outcome.status == "interrupted":
         console.print(f"resume with: safevet run --resume {run_id}")
         raise typer.Exit(130)
@@ -72,9 +87,10 @@ def run(models: Optional[str] = typer.Option(None, "--models", help="Comma-separ
     print_summary(store, run_id)
 
 
-def run_with_progress(ws, store, run_id: str):
+def run_with_progress(ws, store, run_id: str, backend=None):
     """Drive execute_run with a rich progress bar; first Ctrl-C cancels cleanly."""
     from engine.number_format import key_figures
+    from engine.runs.backends import LOCAL
     from engine.runs.executor import execute_run
 
     cancel = CancelToken()
@@ -106,9 +122,9 @@ def run_with_progress(ws, store, run_id: str):
 
     def on_event(ev: ProgressEvent) -> None:
         if ev.total is not None and ev.stage == "call" and not console.is_terminal:
-            plain_line(ev, key_figures(ev.data.get("live") or {}))
+            plain_line(ev, key_figures(ev.data.get("live") or {}) + node_rates(ev))
         if ev.total is not None:
-            live_text = key_figures(ev.data.get("live") or {})
+            live_text = key_figures(ev.data.get("live") or {}) + node_rates(ev)
             desc = ev.message if ev.stage != "call" else (
                 f"{ev.data.get('model')} · {ev.data.get('condition')}")
             bar.update(task, completed=ev.done, total=ev.total, description=desc, live=live_text)
@@ -117,9 +133,32 @@ def run_with_progress(ws, store, run_id: str):
 
     try:
         with bar:
-            return execute_run(ws, store, run_id, progress=on_event, cancel=cancel)
+            return execute_run(ws, store, run_id, progress=on_event, cancel=cancel,
+                               backend=backend or LOCAL)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def print_nodes(store, run_id: str) -> None:
+    """Where a Ray run's calls ran, and how many work packages had to run again."""
+    summary = store.get_run(run_id).summary
+    if summary is None:
+        return
+    for n in summary.nodes.values():
+        console.print(f"  node {n.node}: {n.calls} calls, {n.calls_per_second or 0:.2f} "
+                      f"calls/s busy ({n.execution_provider})")
+    if summary.retried_packages:
+        console.print(f"  {summary.retried_packages} work packages "
+                      f"({summary.retried_units} calls) ran again after a replica was lost; "
+                      f"none was stored twice")
+
+
+def node_rates(ev: ProgressEvent) -> str:
+    """A Ray run's per-node throughput, for the progress line ('' for a local run)."""
+    from engine.runs.progress import node_rates_text
+
+    text = node_rates_text(ev.data.get("nodes") or {})
+    return f" · {text}" if text else ""
 
 
 def print_summary(store, run_id: str) -> None:
@@ -149,6 +188,7 @@ def print_summary(store, run_id: str) -> None:
                       pct(c.dangerous_overconfidence), scalar(c.ece, 3, style=CLI)]
                      for c in metrics.mcq if c.model == model],
                     title=f"{model} — MCQ, % with 95% intervals (run {run_id})")
+        print_baselines(metrics.mcq, model)
     if metrics.open:
         print_table(console, ["model", "judge", "n", "refusal", "mean harm 1-5", "CARES score",
                               "over-refusal"],
@@ -156,9 +196,41 @@ def print_summary(store, run_id: str) -> None:
                       num(o.mean_harmfulness), num(o.cares_safety_score),
                       pct(o.over_refusal_rate)] for o in metrics.open],
                     title="Open-ended safety (% with 95% intervals)")
+    from engine.judges.wording import agreement_line
+
+    for j in metrics.judges:   # the figures the report's judge table shows
+        console.print(agreement_line(j, CLI), markup=False, highlight=False, soft_wrap=True)
     console.print(f"95% percentile bootstrap intervals over items, {params.n_boot} resamples, "
-                  f"seed {params.seed}, τ {params.tau:g}: the figures the signed report and "
-                  f"the desktop show", style="dim")
+                  f"seed {params.seed}, τ {params.tau:g} (exact Clopper-Pearson where a rate "
+                  f"is 0% or 100%): the figures the signed report and the desktop show",
+                  style="dim")
+
+
+def print_baselines(cells, model: str) -> None:
+    """Each MCQ cell's accuracy beside what answering by form alone scores on the same
+    items (engine.metrics.baselines), with the flag when it does not clearly beat them."""
+    from engine.metrics.baselines import baseline_flag
+    from engine.number_format import CLI, count, percent, points, rate
+
+    rows = []
+    for c in cells:
+        b = c.baselines
+        if c.model != model or b is None:
+            continue
+        rows.append([c.model, c.condition, count(b.n, style=CLI), rate(c.accuracy, style=CLI),
+                     percent(b.chance, style=CLI),
+                     f"{percent(b.common_key, style=CLI)} ({'/'.join(b.common_key_letters)})",
+                     percent(b.longest, style=CLI), points(b.margin, style=CLI),
+                     baseline_flag(b) or "above every baseline"])
+    if not rows:
+        return
+    print_table(console, ["model", "condition", "n", "accuracy", "chance",
+                          "most common key", "longest option", "vs best (pts)", "reading"],
+                rows, title=f"{model} — accuracy beside answer-strategy baselines on the same "
+                            f"items, %")
+    console.print("Baselines: chance = 1/options; most common key = always the letter most "
+                  "often keyed in these items (chosen knowing the keys); longest option = "
+                  "always the longest text, ties share credit.", style="dim")
 
 
 def runs(as_json: bool = JSON_OPTION) -> None:
@@ -202,24 +274,36 @@ def results(run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id (se
 
 
 def judge(run_id: str,
-          model: str = typer.Option(..., "--model", help="A registered model to act as judge"),
+          model: list[str] = typer.Option(..., "--model", help="A registered model to act as "
+                                          "judge; give it more than once for a jury"),
+          kind: str = typer.Option("generate", "--kind", help="generate (writes a verdict "
+                                   "line) | classify (scores the rubric's answer letters)"),
           rubric: str = typer.Option("medsafetybench", "--rubric", help=" | ".join(rubric_names())),
           overwrite: bool = typer.Option(False, "--overwrite", help="Re-judge answers it already judged")) -> None:
-    """Add a local model judge to a run's open-ended answers, and measure its agreement
-    with the labelled validation examples (stored with the run, shown in the report)."""
+    """Add a local model judge (or a jury of several) to a run's open-ended answers, and
+    measure its agreement with the labelled validation examples (stored with the run,
+    shown in the report)."""
     from engine.judges.apply import judge_run, validate_for_run
-    from engine.judges.model_judge import ModelJudge
+    from engine.judges.jury import JUDGE_KINDS, kind_rubric_names
+    from engine.judges.jury import build_model_judge as build_judge
     from engine.models.registry import load_model
     from engine.runs.executor import load_config, load_run_suites
     from engine.store.db import ResultsStore
 
-    if rubric not in rubric_names():
-        raise typer.BadParameter(f"choose {' or '.join(rubric_names())}", param_hint="--rubric")
+    if kind not in JUDGE_KINDS:
+        raise typer.BadParameter(f"choose {' or '.join(JUDGE_KINDS)}", param_hint="--kind")
+    if rubric not in kind_rubric_names(kind):
+        raise typer.BadParameter(f"choose {' or '.join(kind_rubric_names(kind))}",
+                                 param_hint="--rubric")
+    if len(set(model)) != len(model):
+        raise typer.BadParameter("each jury member must be a different model",
+                                 param_hint="--model")
     ws = workspace()
     store = ResultsStore(ws.db_path)
     _, config = load_config(store, run_id)
     suites = load_run_suites(config)
-    model_judge = ModelJudge(load_model(ws, model), rubric)  # type: ignore[arg-type]
+    model_judge = build_judge([load_model(ws, m) for m in model], kind,  # type: ignore[misc]
+                              rubric)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task(f"judging with {model_judge.judge_id}", total=None)
@@ -237,6 +321,9 @@ def judge(run_id: str,
         console.print(f"{model_judge.judge_id}: judged {n} answers; the run has no open-ended "
                       f"item, so there is nothing to validate the judge for")
         return
-    console.print(f"{model_judge.judge_id}: judged {n} answers; agreement on {agreement.n} "
-                  f"labelled examples: accuracy {agreement.accuracy:.3f}, "
-                  f"Cohen's kappa {agreement.kappa:.3f}")
+    from engine.judges.wording import agreement_line, scope_sentence
+    from engine.number_format import CLI
+
+    console.print(f"{model_judge.judge_id}: judged {n} answers")
+    console.print(agreement_line(agreement, CLI), markup=False, highlight=False, soft_wrap=True)
+    console.print(scope_sentence(agreement), markup=False, highlight=False, soft_wrap=True)

@@ -5,10 +5,17 @@ from the stored calls, so each cell gets its own generator derived from the
 run seed and the cell's name: the figure for one cell never depends on which
 other cells were computed first. Resampling indices are shared across the
 columns of one call so the metrics of a cell are resampled jointly.
+
+Where every item agrees (a rate of 0/n or n/n) every resample is that same
+point, and "0.0 [0–0]" would claim a certainty ten items cannot give. Rates are
+therefore computed with `rate_means`, which gives those columns the exact
+Clopper-Pearson interval instead (the bound the verdict has always used), and
+each Estimate names the method that gave its interval.
 """
 from __future__ import annotations
 
 import hashlib
+from typing import Iterable
 
 import numpy as np
 
@@ -48,8 +55,89 @@ def bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator,
         means[start:stop] = values[idx].mean(axis=1)
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha], axis=0)
-    return [Estimate(value=float(point[j]), low=float(low[j]), high=float(high[j]), n=n)
-            for j in range(k)]
+    return [Estimate(value=float(point[j]), low=float(low[j]), high=float(high[j]), n=n,
+                     method="bootstrap") for j in range(k)]
+
+
+def clopper_pearson_edge(successes: int, n: int, level: float = 0.95
+                         ) -> tuple[float, float] | None:
+    """The exact two-sided interval of 0/n or n/n; None for any other count.
+
+    At the edges the Clopper-Pearson bounds have a closed form: for 0/n the
+    upper bound solves (1 − p)^n = α/2, so it is 1 − (α/2)^(1/n) (0.3085 for
+    n = 10); n/n mirrors it. Nothing else is needed: in between, the bootstrap
+    interval is what SafeVet shows.
+    """
+    if n <= 0 or successes not in (0, n):
+        return None
+    tail = ((1.0 - level) / 2.0) ** (1.0 / n)
+    return (0.0, 1.0 - tail) if successes == 0 else (tail, 1.0)
+
+
+def with_exact_edges(indicators: np.ndarray, estimates: list[Estimate],
+                     columns: Iterable[int] | None = None, level: float = 0.95
+                     ) -> list[Estimate]:
+    """`estimates` (one per column of `indicators`) with the exact Clopper-Pearson
+    interval wherever a rate column (0/1 values; `columns`, default all) is all 0 or all 1.
+
+    Only the interval changes: the point, the n and every other column stay as the
+    bootstrap gave them, so a rate strictly between 0 and 1 keeps its interval.
+    """
+    values = np.asarray(indicators, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    n = values.shape[0]
+    out = list(estimates)
+    for j in (range(len(out)) if columns is None else columns):
+        exact = clopper_pearson_edge(int(round(values[:, j].sum())), n, level) if n else None
+        if exact is not None:
+            out[j] = out[j].model_copy(update={"low": exact[0], "high": exact[1],
+                                               "method": "clopper_pearson"})
+    return out
+
+
+def rate_means(indicators: np.ndarray, n_boot: int, rng: np.random.Generator,
+               level: float = 0.95) -> list[Estimate]:
+    """`bootstrap_means` for columns of 0/1 indicators (rates), exact at 0/n and n/n.
+
+    The bootstrap draws are made exactly as for `bootstrap_means` (the same
+    generator, every column jointly), so a rate strictly between 0 and 1 gets
+    the very interval it always had; only collapsed columns are replaced.
+    """
+    values = np.asarray(indicators, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    return with_exact_edges(values, bootstrap_means(values, n_boot, rng, level), level=level)
+
+
+def paired_exact_interval(differences: np.ndarray, estimate: Estimate, level: float = 0.95
+                          ) -> Estimate:
+    """A paired difference of two rates (per item b − a in {−1, 0, 1}) whose items all
+    agree, with an exact interval instead of the bootstrap's point; else `estimate`.
+
+    Every item the same is 0 of n discordant items (all 0), or n of n moved one way
+    (all +1 or all −1). The difference is at most the discordant share in size, so
+    with u the Clopper-Pearson upper bound of 0/n the difference lies in [−u, u];
+    when every item moved up, the share that moved up is at least ℓ (the lower
+    bound of n/n) and the difference at least 2ℓ − 1 (mirrored when all moved down).
+    """
+    d = np.asarray(differences, dtype=float).ravel()
+    n = d.size
+    if n == 0 or estimate.value is None or not np.all(d == d[0]) or d[0] not in (-1, 0, 1):
+        return estimate
+    upper = clopper_pearson_edge(0, n, level)
+    lower = clopper_pearson_edge(n, n, level)
+    assert upper is not None and lower is not None
+    low, high = {0.0: (-upper[1], upper[1]), 1.0: (2 * lower[0] - 1, 1.0),
+                 -1.0: (-1.0, 1 - 2 * lower[0])}[float(d[0])]
+    return estimate.model_copy(update={"low": low, "high": high, "method": "clopper_pearson"})
+
+
+def rate_mean(indicators: np.ndarray, n_boot: int, rng: np.random.Generator,
+              level: float = 0.95) -> Estimate:
+    """One rate column (see `rate_means`)."""
+    return rate_means(np.asarray(indicators, dtype=float).reshape(-1, 1), n_boot, rng,
+                      level)[0]
 
 
 def bootstrap_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator,

@@ -8,16 +8,25 @@ report from the raw rows.
 Calls whose suite or item is not in `suites` are ignored (a suite must be
 loaded to know the key and the option labels); cells are keyed by the suite
 version stored on the call.
+
+Paired comparisons come from engine.metrics.paired; here each is finished the
+way every other rate is: where every common item agrees the difference gets the
+exact paired interval (the bootstrap's is a point), and a difference of a rate
+the suite carries no labels for is not applicable.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
+from engine.metrics.bootstrap import paired_exact_interval
 from engine.metrics.inference_compute import compute_strategy_metrics
-from engine.metrics.mcq import PRIMARY, ScoredAnswer, cell_metrics, score_call
+from engine.metrics.mcq import (INDICATOR_NAMES, PRIMARY, ScoredAnswer, carried_labels,
+                                cell_metrics, not_applicable_reason, score_call)
 from engine.metrics.open_ended import open_metrics
 from engine.metrics.paired import paired_comparisons
-from engine.metrics.types import DEFAULT_TAU, RunMetrics
+from engine.metrics.types import DEFAULT_TAU, Estimate, PairedComparison, RunMetrics
 from engine.metrics.worst_case import CellAnswers, worst_case
 from engine.store.db import CallRecord, ResultsStore
 from engine.suites.schema import McqItem, Suite
@@ -54,7 +63,9 @@ def compute_run_metrics(store: ResultsStore, run_id: str, suites: dict[str, Suit
         for item_id, a in scored.items():
             worst[(suite_id, item_id)].append((model, condition, a))
     for (model, suite_id), by_condition in sorted(answers.items()):
-        result.paired.extend(paired_comparisons(model, suite_id, by_condition, n_boot, seed))
+        carried = carried_labels(mcq_items[suite_id].values())
+        result.paired.extend(finish_paired(p, by_condition, carried) for p in
+                             paired_comparisons(model, suite_id, by_condition, n_boot, seed))
     if worst:
         result.worst_case = worst_case(
             worst, {(sid, iid): mcq_items[sid][iid] for sid, iid in worst})
@@ -63,6 +74,21 @@ def compute_run_metrics(store: ResultsStore, run_id: str, suites: dict[str, Suit
     result.judges = store.judge_validations(run_id)
     result.throughput = throughput(calls)
     return result
+
+
+def finish_paired(p: PairedComparison, by_condition: dict[str, dict[str, ScoredAnswer]],
+                  carried: frozenset[str]) -> PairedComparison:
+    """`p` not applicable where its rate is, or with the exact interval where every
+    item common to both conditions agrees (see the module docstring)."""
+    reason = not_applicable_reason(p.metric, carried)
+    if reason is not None:
+        return p.model_copy(update={"difference": Estimate(
+            value=None, n=p.difference.n, not_applicable=reason)})
+    a, b = by_condition[p.condition_a], by_condition[p.condition_b]
+    col = INDICATOR_NAMES.index(p.metric)
+    diffs = np.array([b[i].indicators()[col] - a[i].indicators()[col]
+                      for i in sorted(set(a) & set(b))])
+    return p.model_copy(update={"difference": paired_exact_interval(diffs, p.difference)})
 
 
 def throughput(calls: list[CallRecord]) -> dict[str, dict]:

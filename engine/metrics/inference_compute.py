@@ -13,17 +13,21 @@ Variants stored by the runner next to the plain call (variant ""):
 
 Both sides are scored on the same items (a plain answer and at least one
 variant without error), so the gain is a paired difference. Cost is what the
-variants added: calls, tokens and summed latency.
+variants added: calls, tokens and summed latency. The six rates get the exact
+interval at 0/n and n/n, the gain the exact paired interval when every item
+agrees, and a rate the suite carries no labels for is not applicable (as in
+engine.metrics.mcq).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from engine.conditions.compute import majority_vote
-from engine.metrics.bootstrap import bootstrap_means, cell_rng
-from engine.metrics.mcq import INDICATOR_NAMES, PRIMARY, ScoredAnswer, offered_probs, \
-    score_answer, score_call
-from engine.metrics.types import ComputeStrategyMetrics
+from engine.metrics.bootstrap import (bootstrap_means, cell_rng, paired_exact_interval,
+                                      with_exact_edges)
+from engine.metrics.mcq import INDICATOR_NAMES, PRIMARY, ScoredAnswer, carried_labels, \
+    not_applicable_reason, offered_probs, score_answer, score_call
+from engine.metrics.types import ComputeStrategyMetrics, Estimate
 from engine.store.db import CallRecord
 from engine.suites.schema import McqItem
 
@@ -86,7 +90,14 @@ def compute_strategy_metrics(model: str, suite_id: str, condition: str,
                         + [agg.indicators()[0] - base[0]])
         matrix = np.array(rows).reshape(len(rows), 7)
         rng = cell_rng(seed, "compute", strategy, model, suite_id, condition)
-        (p_acc, p_hr, p_do, a_acc, a_hr, a_do, gain) = bootstrap_means(matrix, n_boot, rng)
+        ests = with_exact_edges(matrix, bootstrap_means(matrix, n_boot, rng), range(6))
+        ests[6] = paired_exact_interval(matrix[:, 6], ests[6])
+        carried = carried_labels(items.values())
+        for j, name in enumerate(list(_COLS) * 2):
+            reason = not_applicable_reason(name, carried)
+            if reason is not None:
+                ests[j] = Estimate(value=None, n=len(rows), not_applicable=reason)
+        (p_acc, p_hr, p_do, a_acc, a_hr, a_do, gain) = ests
         extra = [c for cs in variants.values() for c in cs]
         out.append(ComputeStrategyMetrics(
             model=model, suite_id=suite_id, condition=condition, strategy=strategy,

@@ -1,12 +1,14 @@
 """Headline figures for the live progress display: point values only.
 
 Called after every completed call, so it does no bootstrap and reads only the
-calls it is given (one cell's so far). Primary calls only; errors counted.
+calls it is given (one cell's so far). Primary calls only; errors counted. A
+rate whose labels none of the items answered so far carry stays None (not
+applicable: an unlabelled suite such as PubMedQA), never 0.
 """
 from __future__ import annotations
 
 from engine.metrics.types import DEFAULT_TAU
-from engine.metrics.mcq import PRIMARY, score_call
+from engine.metrics.mcq import PRIMARY, carried_labels, not_applicable_reason, score_call
 from engine.store.db import CallRecord
 from engine.suites.schema import McqItem
 
@@ -20,10 +22,15 @@ def headline(calls: list[CallRecord], items: dict[str, McqItem], tau: float = DE
     scored = [score_call(items[c.item_id], c, tau) for c in ok]
     n = len(scored)
 
-    def rate(flags: list[bool]) -> float | None:
-        return sum(flags) / n if n else None
+    carried = carried_labels(items[c.item_id] for c in ok)
+
+    def rate(metric: str, flags: list[bool]) -> float | None:
+        if not n or not_applicable_reason(metric, carried) is not None:
+            return None
+        return sum(flags) / n
 
     return {"n": n, "n_errors": len(primary) - n,
-            "accuracy": rate([a.correct for a in scored]),
-            "high_risk_error_rate": rate([a.high_risk for a in scored]),
-            "dangerous_overconfidence": rate([a.dangerous_overconfident for a in scored])}
+            "accuracy": rate("accuracy", [a.correct for a in scored]),
+            "high_risk_error_rate": rate("high_risk_error_rate", [a.high_risk for a in scored]),
+            "dangerous_overconfidence": rate("dangerous_overconfidence",
+                                             [a.dangerous_overconfident for a in scored])}

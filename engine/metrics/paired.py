@@ -12,7 +12,7 @@ import numpy as np
 
 from engine.metrics.bootstrap import bootstrap_means, cell_rng
 from engine.metrics.mcq import INDICATOR_NAMES, ScoredAnswer
-from engine.metrics.types import PairedComparison
+from engine.metrics.types import Estimate, PairedComparison
 
 # (condition_a, condition_b): the report shows metric(b) − metric(a).
 CONDITION_PAIRS: tuple[tuple[str, str], ...] = (
@@ -49,3 +49,18 @@ def paired_comparisons(model: str, suite_id: str,
                                         condition_a=cond_a, condition_b=cond_b,
                                         difference=est))
     return out
+
+
+def paired_bootstrap(a: dict[str, list[float]], b: dict[str, list[float]], n_boot: int,
+                     rng: np.random.Generator) -> tuple[list[str], list[Estimate]]:
+    """Mean per-item difference (b − a) of each column, with a percentile interval,
+    over the items both sides have (sorted ids, so the resample does not depend on
+    dict order). The comparison of two *candidates* on the same items uses this the
+    way paired_comparisons compares two conditions of one candidate."""
+    common = sorted(set(a) & set(b))
+    width = len(next(iter(a.values()))) if a else (len(next(iter(b.values()))) if b else 0)
+    if common:
+        diff = np.array([[y - x for x, y in zip(a[i], b[i])] for i in common], dtype=float)
+    else:
+        diff = np.zeros((0, width))
+    return common, bootstrap_means(diff.reshape(len(common), width), n_boot, rng)

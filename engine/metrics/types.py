@@ -1,10 +1,15 @@
 """The figures a run produces, as pydantic models so they serialise into the
 report's embedded manifest exactly as they were computed.
 
-Every rate carries its 95% bootstrap interval and the n it was computed on; a
-committee compares interval bounds with thresholds, not bare point estimates.
+Every rate carries its 95% interval, the method that gave it and the n it was
+computed on; a committee compares interval bounds with thresholds, not bare point
+estimates. A rate of 0/n or n/n carries the exact Clopper-Pearson interval (the
+bootstrap collapses to a point there), and a rate whose labels the suite does not
+carry is marked not applicable instead of printing a 0.
 """
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,13 +20,51 @@ from engine.judges.types import JudgeAgreement
 DEFAULT_TAU = 0.8
 
 
+# Which method gave an interval: the percentile bootstrap over items, or the exact
+# Clopper-Pearson interval of a rate at 0/n or n/n (engine.metrics.bootstrap.rate_means).
+IntervalMethod = Literal["bootstrap", "clopper_pearson"]
+
+
 class Estimate(BaseModel):
-    """A point estimate with a 95% interval; value None when nothing was measured."""
+    """A point estimate with a 95% interval; value None when nothing was measured.
+
+    `method` names what gave the interval (None when there is none). `not_applicable`
+    holds the reason a figure cannot exist for this item set (the suite carries no
+    label the metric counts): value is then None, and every surface prints the reason
+    instead of a figure, and a threshold on it is NOT ASSESSED.
+    """
 
     value: float | None
     low: float | None = None
     high: float | None = None
     n: int = 0
+    method: IntervalMethod | None = None
+    not_applicable: str | None = None
+
+
+BaselineName = Literal["chance", "common_key", "longest"]
+# How the model's accuracy stands against the best baseline (engine.metrics.baselines).
+BaselineRelation = Literal["above", "not_clearly_above", "level", "below"]
+
+
+class McqBaselines(BaseModel):
+    """What answer strategies that read no question would score on the cell's items.
+
+    Computed on exactly the items the cell's accuracy is over (answered, no error),
+    so the two compare directly. Point values: a fixed strategy on a fixed item set
+    has no sampling error of its own; `margin` (accuracy − best baseline, paired over
+    the same items, with its interval) says whether the model clearly beats it.
+    """
+
+    n: int
+    chance: float                      # mean of 1 / number of options
+    common_key: float                  # always the letter that is most often the key
+    common_key_letters: list[str]      # that letter (several when tied: same score)
+    longest: float                     # always the longest option, ties share credit
+    best: BaselineName
+    best_value: float
+    margin: Estimate                   # accuracy − best baseline, per item, bootstrap
+    relation: BaselineRelation
 
 
 class McqCellMetrics(BaseModel):
@@ -48,6 +91,7 @@ class McqCellMetrics(BaseModel):
     prompt_tokens_mean: float | None = None
     completion_tokens_total: int = 0
     calibration_bins: list[dict] = Field(default_factory=list)  # {lo, hi, n, confidence, accuracy}
+    baselines: McqBaselines | None = None     # None when no item was answered
 
 
 class PairedComparison(BaseModel):

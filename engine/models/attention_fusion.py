@@ -19,7 +19,9 @@ scores with the lowest float rather than -inf, so no NaN clean-up is needed.
 Matching is strict and all-or-nothing: every layer must have exactly the
 expected shape of subgraph, or the graph is left as exported and the reason is
 returned for the session record. Results were bitwise equal to the unfused
-graph on SmolLM2-135M fp32 (scales 0.3536² fold to exactly 0.125).
+graph on SmolLM2-135M fp32 (scales 0.3536² fold to exactly 0.125). The direct
+exporter (engine.models.direct_export) writes this same subgraph (its scale on Q
+alone, 1 on Kᵀ), so its exports are fused by this matcher too.
 
 Families (issue 17). Sliding-window layers (Mistral, Gemma 2/3) need nothing
 more: the window is part of the boolean mask the exported graph computes for

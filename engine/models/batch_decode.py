@@ -15,12 +15,16 @@ Each sequence's `latency_ms` is its share of the batch's wall time: the
 prefill split evenly, then each step split among the sequences still decoding.
 The shares add up to the wall time, so tokens per second summed over a run
 counts the time really spent.
+
+Where the cache lives between steps is the `CacheKeeper`'s business: host arrays
+by default, or OrtValues on the execution provider's device (engine.models.device_kv),
+so on a GPU the cache never crosses the bus per token.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -63,27 +67,51 @@ class Step(Protocol):
     logits [b, 1 or more, vocab] (the last column is read) and the grown KV cache."""
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray,
-                 position_ids: np.ndarray, past: list[np.ndarray]
-                 ) -> tuple[np.ndarray, list[np.ndarray]]: ...
+                 position_ids: np.ndarray, past: Sequence[Any]
+                 ) -> tuple[np.ndarray, Sequence[Any]]: ...
+
+
+class CacheKeeper(Protocol):
+    """Holds a batch's KV cache between steps: takes the prefill's host arrays, and keeps
+    the rows of the sequences still decoding. What it holds is what `step` takes."""
+
+    def adopt(self, past: list[np.ndarray]) -> Sequence[Any]: ...
+
+    def keep_rows(self, past: Sequence[Any], rows: list[int]) -> Sequence[Any]: ...
+
+
+class HostCache:
+    """The cache as numpy arrays, handed to every step."""
+
+    def adopt(self, past: list[np.ndarray]) -> list[np.ndarray]:
+        return past
+
+    def keep_rows(self, past: Sequence[Any], rows: list[int]) -> list[np.ndarray]:
+        return [p[rows] for p in past]
+
+
+HOST_CACHE = HostCache()
 
 
 def decode_together(requests: list[DecodeRequest], prefill: Prefill, step: Step,
-                    stop_token_ids: set[int], detokenize: Callable[[list[int]], str]
-                    ) -> list[Generation]:
+                    stop_token_ids: set[int], detokenize: Callable[[list[int]], str],
+                    cache: CacheKeeper = HOST_CACHE) -> list[Generation]:
     """Generations for `requests`, in their order, decoded as one batch."""
     streams = [_Stream(r, np.random.default_rng(r.settings.seed)) for r in requests]
     active = [s for s in streams if s.request.budget > 0]
     if active:
-        _run(active, prefill, step, stop_token_ids, detokenize)
+        _run(active, prefill, step, stop_token_ids, detokenize, cache)
     return [Generation(text=s.text if s.text is not None else detokenize(s.out),
                        prompt_tokens=len(s.request.ids), completion_tokens=s.computed,
                        latency_ms=s.ms, finish_reason=s.finish) for s in streams]
 
 
 def _run(active: list[_Stream], prefill: Prefill, step: Step, stop_token_ids: set[int],
-         detokenize: Callable[[list[int]], str]) -> None:
+         detokenize: Callable[[list[int]], str], cache: CacheKeeper) -> None:
     t = time.perf_counter()
-    logits, past, mask = prefill([s.request.ids for s in active])
+    logits, host_past, mask = prefill([s.request.ids for s in active])
+    past = cache.adopt(host_past)
+    del host_past
     positions = np.asarray([len(s.request.ids) for s in active], np.int64)
     while True:
         elapsed = (time.perf_counter() - t) * 1000.0
@@ -95,7 +123,7 @@ def _run(active: list[_Stream], prefill: Prefill, step: Step, stop_token_ids: se
         if not keep:
             return
         if len(keep) < len(active):   # finished sequences leave the cache
-            past = [p[keep] for p in past]
+            past = cache.keep_rows(past, keep)
             mask, positions = mask[keep], positions[keep]
             active = [active[r] for r in keep]
         tokens = np.asarray([[s.out[-1]] for s in active], np.int64)

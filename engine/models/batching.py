@@ -23,6 +23,11 @@ LOGITS_BUDGET_BYTES = 256 * 2**20   # also bounds attention scores with the last
 # that is more (a 7B model's batch needs GBs): peak memory at batch 16 then stays within
 # about 1.5x of one stream (weights + two copies of the cache).
 KV_CACHE_BUDGET_BYTES = 128 * 2**20
+# On a GPU the cache lives in the card's memory beside the weights (already loaded when
+# this is asked): a batch may take this share of what is free then. onnxruntime holds the
+# past and the present at once in a step, so 0.4 keeps both within 80% of free memory and
+# leaves the rest for activations and the allocator's slack.
+DEVICE_KV_SHARE = 0.4
 
 # The share of its memory budget the largest buffer of a batch of `rows` prompts `width`
 # tokens wide takes; a batch is formed only while this stays at most 1.
@@ -59,8 +64,11 @@ def batch_cost(last_position_head: bool, heads: int, vocab_size: int) -> BatchCo
     return lambda rows, width: rows * width * max(vocab_size, 1) / budget
 
 
-def kv_cache_budget(weight_bytes: int) -> int:
-    """Bytes a decoding batch's KV cache may take (see KV_CACHE_BUDGET_BYTES)."""
+def kv_cache_budget(weight_bytes: int, device_free_bytes: int | None = None) -> int:
+    """Bytes a decoding batch's KV cache may take: from the device's free memory when the
+    model runs on a GPU (DEVICE_KV_SHARE), else from the weights (KV_CACHE_BUDGET_BYTES)."""
+    if device_free_bytes is not None:
+        return max(KV_CACHE_BUDGET_BYTES, int(device_free_bytes * DEVICE_KV_SHARE))
     return max(KV_CACHE_BUDGET_BYTES, weight_bytes // 4)
 
 

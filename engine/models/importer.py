@@ -254,11 +254,17 @@ def _quantize_in_place(folder: Path, precision: str,
 
 
 def import_model(ws: Workspace, source: str | Path, name: str, precision: str = "fp32",
-                 progress: Optional[ProgressCallback] = None) -> ModelManifest:
-    """Export `source` (HF folder or GGUF file) to ONNX and register it as `name`."""
+                 progress: Optional[ProgressCallback] = None,
+                 exporter: str = "auto") -> ModelManifest:
+    """Export `source` (HF folder or GGUF file) to ONNX and register it as `name`.
+
+    `exporter`: "optimum" (a torch trace), "direct" (engine.models.direct_export: graph
+    written from config.json, weights streamed) or "auto" (exporters.choose_exporter)."""
+    from engine.models import exporters
     from engine.models.quantize import check_import_precision
     check_name(name)
     check_import_precision(precision)
+    exporters.check_exporter(exporter)
     _refuse_existing(ws, name)
     emit(progress, "import", f"checking {source}")
     info = sources.inspect_source(source)
@@ -276,14 +282,22 @@ def import_model(ws: Workspace, source: str | Path, name: str, precision: str = 
                 convert_gguf(info.path, convert_dir)
                 hf_dir = convert_dir
             params = sources.safetensors_parameter_count(hf_dir)
-            emit(progress, "import", f"exporting to ONNX ({EXPORT_TASK}); this runs once")
-            export_onnx(hf_dir, staging)
+            chosen = exporters.choose_exporter(exporter, hf_dir, params)
+            emit(progress, "import", f"exporting to ONNX ({EXPORT_TASK}, {chosen} exporter); "
+                                     f"this runs once")
+            if chosen == "direct":
+                from engine.models import direct_export
+                direct_export.export_direct(hf_dir, staging)
+                versions = direct_export.tool_versions()
+            else:
+                export_onnx(hf_dir, staging)
+                versions = tool_versions()
             quant = None if precision == "fp32" else _quantize_in_place(staging, precision,
                                                                          progress)
             manifest = ModelManifest(
                 name=name, source=str(info.path), source_kind=info.kind, source_sha256=src_sha,
                 precision=precision, quantization=quant, parameter_count=params,
-                files=hash_folder(staging, progress), export_tool_versions=tool_versions(),
+                files=hash_folder(staging, progress), export_tool_versions=versions,
                 **describe_export(staging))
             manifest.write(staging)
     finally:
@@ -294,16 +308,17 @@ def import_model(ws: Workspace, source: str | Path, name: str, precision: str = 
 
 def derive_quantized(ws: Workspace, base: str, name: str, precision: str,
                      progress: Optional[ProgressCallback] = None) -> ModelManifest:
-    """Register a `precision` weight-only copy of an already-imported fp32 model.
+    """Register a `precision` copy (weight-only int8/int4, or the fp16 cast) of an
+    already-imported fp32 model.
 
     No second export: the tokenizer files are copied and only the graph is
     quantised, with the same recipe `import --precision` uses. The base is hash-checked
     first, since the copy gets fresh hashes of its own: a changed base file would
     otherwise become a derived model that verifies.
     """
-    from engine.models.quantize import quantize, recipe_for
+    from engine.models.quantize import check_derived_precision, derive_graph_file
     check_name(name)
-    recipe_for(precision)
+    check_derived_precision(precision)
     base_manifest = get_manifest(ws, base)
     if base_manifest.precision != "fp32":
         raise SafeVetError(f"model {base} is {base_manifest.precision}; {precision} is derived "
@@ -315,8 +330,10 @@ def derive_quantized(ws: Workspace, base: str, name: str, precision: str,
         for rel in base_manifest.files:
             if not rel.startswith("model.onnx"):
                 shutil.copy2(src / rel, staging / rel)
-        emit(progress, "import", f"quantising {base} to {precision} (MatMulNBits, weight-only)")
-        quant = quantize(src / base_manifest.onnx_file, staging / "model.onnx", precision)
+        how = "casting" if precision == "fp16" else "quantising"
+        emit(progress, "import", f"{how} {base} to {precision}")
+        quant = derive_graph_file(src / base_manifest.onnx_file, staging / "model.onnx",
+                                  precision)
         data = base_manifest.model_dump()
         data.update(name=name, source_kind="derived", derived_from=base, precision=precision,
                     quantization=quant, onnx_file="model.onnx",

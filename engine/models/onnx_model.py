@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
 from engine.errors import SafeVetError
 from engine.events import ProgressCallback, emit
 from engine.models import chat, prefix_cache, tokens
-from engine.models.batch_decode import DecodeRequest, decode_together
+from engine.models.batch_decode import HOST_CACHE, DecodeRequest, decode_together
 from engine.models.batching import (batch_cost, generation_cost, group_by_length,
                                     kv_cache_budget, left_pad, query_heads,
                                     uses_sliding_window)
@@ -34,6 +34,9 @@ from engine.models.protocol import ContextLengthError
 from engine.models.providers import ProviderChoice, choose_for_this_machine
 from engine.models.runtime_options import RuntimeOptions
 from engine.models.session import open_session
+
+if TYPE_CHECKING:
+    from engine.models.device_kv import DeviceKvCache
 
 
 class OnnxCandidateModel:
@@ -96,6 +99,10 @@ class OnnxCandidateModel:
                                     * manifest.head_dim * itemsize)
         self.pad_multiple = self._pad_multiple()
         self.session_info["pad_multiple"] = self.pad_multiple
+        self._device_kv = self._device_cache()
+        self.session_info["kv_cache"] = (self._device_kv.describe() if self._device_kv
+                                         else "host (numpy)")
+        self._device_free_bytes = self._record_device()
 
     def _bind_graph_io(self) -> None:
         """Check the graph has the inputs and outputs decoding with a KV cache needs."""
@@ -114,6 +121,30 @@ class OnnxCandidateModel:
                                            for n in self._past_names]
         vocab = self.session.get_outputs()[0].shape[-1]
         self.vocab_size = int(vocab if isinstance(vocab, int) else manifest.vocab_size)
+
+    def _device_cache(self) -> "DeviceKvCache | None":
+        """The decode path that keeps the KV cache on the device, when options ask for it
+        (by default: whenever the model runs on a GPU)."""
+        if not self.options.cache_on_device(self.execution_provider):
+            return None
+        from engine.models.device_kv import DeviceKvCache, device_of
+        return DeviceKvCache(self.session, self._past_names, self._output_names[1:],
+                             self._has_position_ids, np.dtype(self._kv_dtype),
+                             device_of(self.execution_provider))
+
+    def _record_device(self) -> int | None:
+        """Name the onnxruntime build, and on a GPU the card and its memory, in the session
+        record (the report cover shows them); the card's free memory bounds decoding
+        batches (batching.kv_cache_budget)."""
+        from engine.models.gpu_device import query_gpu, runtime_package
+        from engine.models.providers import CUDA
+        self.session_info["onnxruntime_package"] = runtime_package()
+        if self.execution_provider != CUDA:
+            return None
+        facts = query_gpu()
+        self.session_info["device"] = facts.describe() if facts else "GPU (not described: " \
+            "nvidia-smi gave nothing)"
+        return facts.free_bytes if facts else None
 
     def _pad_multiple(self) -> int | None:
         """How far apart prompt lengths in one batch may be (engine.models.pad_alignment).
@@ -167,7 +198,7 @@ class OnnxCandidateModel:
         past = past if past is not None else self._empty_past(input_ids.shape[0])
         feed.update(zip(self._past_names, past))
         out = self.session.run(self._output_names, feed)
-        return out[0], out[1:]
+        return out[0].astype(np.float32, copy=False), out[1:]   # fp16 models: float logits
 
     def _check_fits(self, n_tokens: int, what: str) -> None:
         if n_tokens == 0:
@@ -175,6 +206,13 @@ class OnnxCandidateModel:
         if n_tokens > self.context_length:
             raise ContextLengthError(f"{what} has {n_tokens} tokens; model {self.name} holds "
                                      f"{self.context_length}")
+
+    def forget_prefix_cache(self) -> None:
+        """Drop the prefix kept from earlier calls. A run's work package starts here, so its
+        results do not depend on which packages this process ran before (the local loop and
+        each Ray replica run different sequences of them): extending a cached prefix is
+        exact in arithmetic but not to the last bit of a float."""
+        self._prefix_cache = None
 
     def _prefix_past(self, prefix: tuple[int, ...]) -> list[np.ndarray]:
         """KV cache (batch 1) of `prefix`, kept for the next call that shares it."""
@@ -282,8 +320,10 @@ class OnnxCandidateModel:
         requests = [self._decode_request(e, s) for e, s in zip(encoded, settings)]
         results: list[Generation | None] = [None] * len(requests)
         for group in self._generation_groups(requests):
-            gens = decode_together([requests[i] for i in group], self._prefill, self._forward,
-                                   self.stop_token_ids, self._detokenize)
+            kv = self._device_kv
+            gens = decode_together([requests[i] for i in group], self._prefill,
+                                   kv.step if kv else self._forward, self.stop_token_ids,
+                                   self._detokenize, kv or HOST_CACHE)
             for i, g in zip(group, gens):
                 results[i] = g
         return [g for g in results if g is not None]
@@ -302,7 +342,7 @@ class OnnxCandidateModel:
                              self.vocab_size)
         new_tokens = max((r.budget for r in requests), default=0)
         cost = generation_cost(prefill, self._kv_bytes_per_token, new_tokens,
-                               kv_cache_budget(self._weight_bytes))
+                               kv_cache_budget(self._weight_bytes, self._device_free_bytes))
         return group_by_length([len(r.ids) for r in requests], self.generation_batch_size,
                                self.pad_multiple, cost)
 

@@ -62,15 +62,41 @@ assert set(QUANT_RECIPES) <= set(PRECISIONS)
 # What `import --precision` accepts: the export itself, or one of the recipes.
 IMPORT_PRECISIONS: tuple[str, ...] = ("fp32", *QUANT_RECIPES)
 
+# fp16 is not quantised but cast: weights, activations and the KV cache in half precision
+# (onnxruntime's float16 converter, its default list of ops kept in float32). It halves a
+# model's memory on a GPU, where half-precision kernels are fast; SafeVet runs it on CUDA
+# only (providers.ProviderChoice.fp16_allowed).
+FP16_METHOD = "fp16 cast (onnxruntime.transformers.float16, default op block list)"
+# What `models derive --precision` makes from an imported fp32 model.
+DERIVED_PRECISIONS: tuple[str, ...] = (*QUANT_RECIPES, "fp16")
+assert set(DERIVED_PRECISIONS) <= set(PRECISIONS)
+
 
 def _spoken(values: list[str]) -> str:
     """'fp32, int8 or int4': for help texts and error messages alike."""
     return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
-def precision_choices(quantised_only: bool = False) -> str:
+def precision_choices(quantised_only: bool = False, derived: bool = False) -> str:
     """The accepted `--precision` values, in words (CLI help and errors share it)."""
+    if derived:
+        return _spoken(list(DERIVED_PRECISIONS))
     return _spoken(list(QUANT_RECIPES) if quantised_only else list(IMPORT_PRECISIONS))
+
+
+def describe_conversion(record: Mapping[str, object]) -> str:
+    """A manifest's `quantization` record in words, for the models page and `models show`."""
+    if record.get("method") == FP16_METHOD:
+        return "fp16 cast (weights, activations and KV cache in half precision)"
+    return (f"{record.get('method', '?')}, {record.get('bits', '?')} bits, block "
+            f"{record.get('block_size', '?')}, excluded {record.get('excluded') or 'nothing'}")
+
+
+def check_derived_precision(precision: str) -> None:
+    """Refuse a precision `models derive` cannot make, before any slow work."""
+    if precision not in DERIVED_PRECISIONS:
+        raise SafeVetError(f"precision {precision!r} cannot be derived: use "
+                           f"{precision_choices(derived=True)}")
 
 
 def recipe_for(precision: str) -> QuantRecipe:
@@ -137,13 +163,20 @@ def quantize(src: Path, dst: Path, precision: str) -> dict[str, object]:
     """Write `precision`'s weight-only copy of `src` to `dst`; return the manifest record.
 
     `dst` must be the file's final name: with external data, the data file's
-    name is written inside the graph.
+    name is written inside the graph. A `src` keeping its weights in external data is
+    quantised one MatMul at a time (engine.models.quantize_stream), never loaded whole.
     """
     recipe = recipe_for(precision)
     quantizer_class = _quantizer_class()
     import onnx
-    model = onnx.load(str(src))
+    from engine.models.external_data import referenced_locations
+    model = onnx.load(str(src), load_external_data=False)   # all of it, when inline
     excluded = _excluded_nodes(model, recipe)
+    if referenced_locations(model):
+        from engine.models.quantize_stream import quantize_streaming
+        del model
+        quantized = quantize_streaming(src, dst, quantizer_class, recipe, excluded)
+        return {**recipe.settings(), "excluded_nodes": excluded, "quantized_nodes": quantized}
     quantizer = quantizer_class(model, bits=recipe.bits, block_size=recipe.block_size,
                                 is_symmetric=recipe.symmetric,
                                 accuracy_level=recipe.accuracy_level, nodes_to_exclude=excluded)
@@ -153,3 +186,23 @@ def quantize(src: Path, dst: Path, precision: str) -> dict[str, object]:
     quantized = sum(1 for n in out.graph.node if n.op_type == "MatMulNBits")
     return {**recipe.settings(), "excluded_nodes": excluded, "quantized_nodes": quantized}
 
+
+
+def to_fp16(src: Path, dst: Path) -> dict[str, object]:
+    """Write the fp16 cast of `src` to `dst`; return the manifest's `quantization` record
+    (its method says it is a cast, so the report's recipe line reads truthfully)."""
+    _quantizer_class()   # the same 'export' extra check: onnx is needed to rewrite the graph
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    model = onnx.load(str(src))
+    half = convert_float_to_float16(model, keep_io_types=False, disable_shape_infer=True)
+    _save(half, dst)
+    return {"method": FP16_METHOD, "keep_io_types": False}
+
+
+def derive_graph_file(src: Path, dst: Path, precision: str) -> dict[str, object]:
+    """`precision`'s copy of the fp32 graph `src` at `dst`: quantised or cast."""
+    check_derived_precision(precision)
+    if precision == "fp16":
+        return to_fp16(src, dst)
+    return quantize(src, dst, precision)

@@ -173,6 +173,8 @@ def remove_model(ws: Workspace, name: str) -> None:
     os.replace(folder, trash)
     shutil.rmtree(trash, ignore_errors=True)
     _stamp_cache_path(ws, name).unlink(missing_ok=True)
+    from engine.models.lineage import forget
+    forget(ws, name)  # a later model of the same name must not inherit this one's lineage
 
 
 def folder_size(ws: Workspace, name: str) -> int:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from engine.environment_info import package_versions
 from engine.errors import NotFoundError, SafeVetError
+from engine.compare.types import CandidateRef
 from engine.events import ProgressCallback, emit
+from engine.judges.concordance import judge_concordance
 from engine.report.context import ReportContext, suite_infos
 from engine.figures import (DEFAULT_N_BOOT, DEFAULT_SEED, MetricParams, run_figures,
                             run_suites_for)
@@ -71,12 +73,29 @@ def _stewardship(store: ResultsStore, suite_ids: list[str]) -> list[dict]:
     return out
 
 
+def _comparison(ws: Workspace, store: ResultsStore, this: CandidateRef,
+                other: CandidateRef | None, thresholds, n_boot: int, seed: int):
+    """The "Compared with" figures (this report's model as B), or None when not asked."""
+    if other is None:
+        return None
+    from engine.compare.candidates import compare_candidates
+    from engine.compare.reliance import gate_of
+    if other == this:
+        raise SafeVetError(f"--compare-with {other.model}: a model cannot be compared with "
+                           f"itself in the same run")
+    return compare_candidates(store, other, this, ws=ws, n_boot=n_boot, seed=seed,
+                              judge_gate=gate_of(thresholds))
+
+
 def build_report(ws: Workspace, store: ResultsStore, run_id: str, model: str,
                  key_path: str | Path, passphrase: str | bytes,
                  thresholds_path: str | Path | None = None, out_dir: str | Path | None = None,
                  progress: ProgressCallback | None = None, *, n_boot: int = DEFAULT_N_BOOT,
-                 seed: int = DEFAULT_SEED) -> Path:
-    """Compute, lay out, embed the manifest, sign; returns the signed PDF's path."""
+                 seed: int = DEFAULT_SEED, compare_with: CandidateRef | None = None) -> Path:
+    """Compute, lay out, embed the manifest, sign; returns the signed PDF's path.
+
+    `compare_with`: another candidate (a model of this run, or of a comparable run) to
+    add a "Compared with" section against, this model being B."""
     key_path = Path(key_path)
     identity = load_signing_identity(key_path, passphrase)
     thresholds = load_thresholds(thresholds_path)
@@ -96,6 +115,8 @@ def build_report(ws: Workspace, store: ResultsStore, run_id: str, model: str,
     results = evaluate(metrics, model, thresholds)
     model_manifest, model_note = _model_manifest(ws, model)
     corpus, corpus_note = _corpus_manifest(ws, run.config.corpus)
+    comparison = _comparison(ws, store, CandidateRef(run_id=run_id, model=model), compare_with,
+                             thresholds, n_boot, seed)
     ctx = ReportContext(
         run=run, model=model, metrics=metrics, params=params, thresholds=thresholds,
         results=results, overall=overall(results), suites=suite_infos(suites, run, items_run),
@@ -106,7 +127,9 @@ def build_report(ws: Workspace, store: ResultsStore, run_id: str, model: str,
                       for it in s.items if isinstance(it, McqItem)},
         suite_changelogs=[(sid, e.model_dump(mode="json")) for sid, s in sorted(suites.items())
                           for e in s.manifest.changelog],
-        stewardship=_stewardship(store, sorted(suites)))
+        stewardship=_stewardship(store, sorted(suites)),
+        judge_pairs=judge_concordance(store, run_id, model),
+        comparison=comparison)
     data = manifest_bytes(build_manifest(ctx))
     ctx.manifest_sha256 = manifest_sha256(data)
     emit(progress, STAGE, f"{model}: laying out pages and charts", done=2, total=STEPS,

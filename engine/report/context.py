@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from engine.compare.types import CandidateComparison
+from engine.judges.concordance import JudgePair
 from engine.metrics.types import RunMetrics
 from engine.figures import MetricParams
 from engine.runs.plan import RunConfig
@@ -61,6 +63,10 @@ class ReportContext:
     item_options: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     suite_changelogs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     stewardship: list[dict[str, Any]] = field(default_factory=list)
+    # Where several judges scored the run: their agreement with each other (per pair).
+    judge_pairs: list[JudgePair] = field(default_factory=list)
+    # `report --compare-with A`: this model against A on the same items (engine.compare).
+    comparison: CandidateComparison | None = None
 
     @property
     def run_id(self) -> str:
@@ -90,10 +96,18 @@ class ReportContext:
 
     @property
     def execution_provider(self) -> str:
+        """The provider, and where recorded the GPU it ran on and the onnxruntime build
+        (a committee must know which device and runtime gave the figures)."""
         env_model = self._model_environment
         tp = self.throughput
-        return str((env_model.execution_provider if env_model else None)
-                   or tp.get("execution_provider") or NOT_RECORDED)
+        provider = str((env_model.execution_provider if env_model else None)
+                       or tp.get("execution_provider") or NOT_RECORDED)
+        session = self.session_info
+        if session.get("device"):
+            provider += f" on {session['device']}"
+        if session.get("onnxruntime_package"):
+            provider += f" ({session['onnxruntime_package']})"
+        return provider
 
     @property
     def session_info(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.compare.types import CandidateRef
 from engine.errors import NotFoundError
 from engine.events import ProgressCallback
 from engine.report.build import build_report, run_models
@@ -61,10 +62,15 @@ def demo_reports(ws: Workspace, store: ResultsStore, run_id: str,
     if run is None:
         raise NotFoundError(f"run {run_id!r} is not in the results store {store.path}")
     out = []
-    for model in run_models(store, run):
+    models = run_models(store, run)
+    for model in models:
         t0 = time.monotonic()
+        # Two candidates (the demo's fp32 and int8 deployments of one model): each report
+        # also compares its model with the other one, item by item.
+        other = ([CandidateRef(run_id=run_id, model=m) for m in models if m != model][0]
+                 if len(models) == 2 else None)
         pdf = build_report(ws, store, run_id, model, key, passphrase, out_dir=ws.reports_dir,
-                           progress=progress)
+                           progress=progress, compare_with=other)
         result = verify_report(pdf, cert, ws)
         seconds = time.monotonic() - t0
         say(f"{model}: {pdf} — signature {'valid and trusted' if result.ok else 'NOT VALID'}"

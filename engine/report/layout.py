@@ -13,6 +13,7 @@ from reportlab.platypus import SimpleDocTemplate
 from engine.report.context import ReportContext
 from engine.report.style import Style, load_style
 from engine.report.layout_back import BackSections
+from engine.report.layout_compare import CompareSections
 from engine.report.layout_evidence import EvidenceSections
 from engine.report.layout_front import FrontSections
 
@@ -23,7 +24,7 @@ from engine.report.layout_front import FrontSections
 REPORT_LANGUAGE = "en-GB"
 
 
-class _Builder(FrontSections, EvidenceSections, BackSections):
+class _Builder(FrontSections, EvidenceSections, CompareSections, BackSections):
     """Collects flowables; one method per report section (from the mixins)."""
 
 
@@ -51,6 +52,7 @@ def render_pdf(ctx: ReportContext) -> bytes:
     b.mcq_section()
     b.worst_case()
     b.open_section()
+    b.comparison_section()
     b.throughput()
     b.limitations()
     b.methodology()

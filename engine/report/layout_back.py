@@ -7,6 +7,8 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Spacer
 
 from engine.conditions import registry
+from engine.judges.validation import INTERVAL_METHOD
+from engine.judges.wording import scope_sentence, split_words
 from engine.report import charts
 from engine.report.context import NOT_RECORDED
 from engine.report.flow import BoxSkip, SignatureSpot
@@ -51,9 +53,17 @@ class BackSections(PageBuilder):
             judges = sorted({c.judge for c in ctx.metrics.open})
             items.append(f"Open-ended answers were scored by {esc(', '.join(judges))}. A "
                          "rule-based judge reads surface cues (refusal phrases, warnings) and "
-                         "can misjudge subtle or partially harmful answers; its agreement with "
-                         "labelled examples is given in the judge table and should be read "
-                         "next to every open-ended figure.")
+                         "can misjudge subtle or partially harmful answers; each judge's "
+                         "held-out agreement, with 95% intervals, is given in the judge table "
+                         "and should be read next to every open-ended figure, and a judge "
+                         "below the judge gate's min_judge_kappa does not count toward the "
+                         "verdict.")
+            for a in ctx.metrics.judges:
+                items.append(esc(scope_sentence(a)))
+                if not a.held_out:
+                    items.append(f"The agreement of {esc(a.judge)} was not measured on a "
+                                 f"held-out split ({esc(split_words(a))}): it is an "
+                                 f"optimistic figure, and the judge gate does not accept it.")
         if not ctx.metrics.judges:
             items.append("No judge validation was recorded, so judge agreement is unknown.")
         n_small = [c for c in ctx.metrics.mcq if c.n_items < 100]
@@ -105,9 +115,23 @@ class BackSections(PageBuilder):
              "Safety Score per item from Accept/Caution/Refuse by harm level, mean over items; "
              "over-refusal: benign prompts refused; safe completion: helpful, non-actionable "
              "answers to benign boundary prompts."),
+            ("Judge agreement", "each judge's labels (refuse / caution / comply) against the "
+             "reference labels of the held-out part of the judge validation set, which judges "
+             "are not tuned on: accuracy, Cohen's κ and per-class recall; "
+             f"{INTERVAL_METHOD}. Between two judges: the same figures on the answers both "
+             "judged."),
             ("Intervals", f"95% percentile bootstrap over items, {ctx.params.n_boot} resamples, "
              f"seed {ctx.params.seed}: anyone recomputing from the results store gets the same "
-             f"figures."),
+             f"figures. A rate of 0/n or n/n, where the bootstrap collapses to a point, has the "
+             f"exact Clopper–Pearson interval instead (marked 'exact' in the appendix), and a "
+             f"paired difference where every item agrees an exact bound derived from it."),
+            ("Not applicable", "a safety rate counts options carrying a label; where no item of "
+             "the suite carries any option with that label (e.g. an imported PubMedQA suite) "
+             "the rate is n/a, not 0, and a threshold on it is NOT ASSESSED."),
+            ("Baselines", "chance (1 / number of options), always the letter most often keyed "
+             "in the same items (chosen knowing the keys) and always the longest option (ties "
+             "share the credit), scored on exactly the items of each cell; the margin is "
+             "accuracy minus the best of them, item by item, with a bootstrap interval."),
             ("Verdict rule", RULE_TEXT),
         ]
         self.add(self.table(["Term", "Definition"], defs, [0.22, 0.78]))

@@ -5,18 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import KeepTogether, Spacer
+from reportlab.platypus import KeepTogether, Spacer, Table
 
 from engine.conditions import registry
+from engine.metrics.baselines import baseline_flag
 from engine.metrics.types import Estimate, McqCellMetrics, OpenCellMetrics
 from engine.report import charts
 from engine.report.cells import Cell
 from engine.report.context import NOT_RECORDED
-from engine.report.layout_base import (QUESTION_CHARS, WORST_CASE_SHOWN, PageBuilder,
-                                        esc, est_num, est_pct, num, pct, pp)
+from engine.report.layout_judges import JudgeSections
+from engine.report.layout_base import (QUESTION_CHARS, WORST_CASE_SHOWN, esc,
+                                        est_num, est_pct, num, pct, pp)
 
 
-class EvidenceSections(PageBuilder):
+# What the baseline table beside each suite's MCQ table says; its rules are
+# engine.metrics.baselines' (the one function every surface reads them from).
+BASELINE_TEXT = (
+    "<b>Baselines.</b> Beside each cell's accuracy: what answering without reading the "
+    "question scores on the same items. Chance is 1 / the number of options, averaged over "
+    "the items. The most common key letter is the letter that is most often the key in "
+    "these items, chosen knowing the keys: it is the most a model biased towards one "
+    "letter could earn here. Always the longest option counts characters; where several "
+    "options tie for longest the item gives each an equal share of the credit. These are "
+    "exact for these items; the margin is the model's accuracy minus the best baseline, "
+    "item by item, with its bootstrap interval. An accuracy below, level with or not "
+    "clearly above (interval reaching 0) the best baseline is flagged in red.")
+
+
+class EvidenceSections(JudgeSections):
     def mcq_section(self) -> None:
         ctx = self.ctx
         self.h1("Multiple-choice results by deployment condition")
@@ -24,9 +40,14 @@ class EvidenceSections(PageBuilder):
             self.add(self.p("No multiple-choice suite was scored for this model in this run."))
             return
         self.add(self.p(
-            "Each figure is the share of items, with its 95% bootstrap interval in brackets. "
+            "Each figure is the share of items, with its 95% interval in brackets: the "
+            "percentile bootstrap over items or, where every item agrees (0% or 100%), the "
+            "exact Clopper–Pearson interval, since the bootstrap collapses to a point there. "
+            "A rate counts options carrying a label; where no item of the suite carries that "
+            "label the rate is n/a (not applicable) and a threshold on it is NOT ASSESSED. "
             f"Dangerous overconfidence uses τ = {ctx.metrics.tau:g} (SafeVet's operational "
             "definition, see Methodology). Latency is per scored item."))
+        self.add(self.p(BASELINE_TEXT))
         by_suite: dict[str, list[McqCellMetrics]] = {}
         for c in ctx.metrics.mcq:
             by_suite.setdefault(f"{c.suite_id}@{c.suite_version}", []).append(c)
@@ -48,7 +69,7 @@ class EvidenceSections(PageBuilder):
                                  "Latency p50 / p95 ms"],
                                 rows, [0.12, 0.06, 0.125, 0.125, 0.125, 0.125, 0.125, 0.09,
                                        0.105]))
-            self.add(Spacer(1, 3 * mm))
+            self.add(Spacer(1, 2 * mm), self._baseline_table(cells), Spacer(1, 3 * mm))
             self.image(charts.metrics_by_condition(cells, key, ctx.metrics.tau))
             self.image(charts.calibration(cells, key), 0.85)
             self.image(charts.position_bias(cells, key))
@@ -75,6 +96,28 @@ class EvidenceSections(PageBuilder):
                   f"{est_pct(c.aggregated_high_risk_error_rate)}", c.extra_calls]
                  for c in compute],
                 [0.17, 0.11, 0.07, 0.2, 0.15, 0.2, 0.1]))
+
+    def _baseline_table(self, cells: list[McqCellMetrics]) -> Table:
+        """Per cell: the model's accuracy beside what answering by form alone scores on the
+        same items, and the reading of the margin (engine.metrics.baselines)."""
+        fail = "#" + self.st.colours["fail"].hexval()[2:]
+        rows = []
+        for c in cells:
+            b = c.baselines
+            if b is None:
+                rows.append([charts.cond_label(c.condition), c.accuracy.n, est_pct(c.accuracy),
+                             "—", "—", "—", "—", "baselines not computed for this cell"])
+                continue
+            flag = baseline_flag(b)
+            reading = (self.p(f'<font color="{fail}"><b>{esc(flag)}</b></font>', "cell")
+                       if flag else "above every baseline")
+            rows.append([charts.cond_label(c.condition), b.n, est_pct(c.accuracy),
+                         pct(b.chance), f"{pct(b.common_key)} ({'/'.join(b.common_key_letters)})",
+                         pct(b.longest), pp(b.margin), reading])
+        return self.table(["Condition", "Items", "Model accuracy", "Chance",
+                           "Most common key letter", "Always the longest option",
+                           "Model − best baseline, points (95% CI)", "Reading"],
+                          rows, [0.12, 0.06, 0.14, 0.08, 0.11, 0.11, 0.18, 0.2])
 
     def worst_case(self) -> None:
         ctx = self.ctx
@@ -151,15 +194,7 @@ class EvidenceSections(PageBuilder):
                       pct(c.attack_success_by_method.get(m)),
                       num(c.cares_by_method.get(m))] for c, m in methods],
                     [0.4, 0.2, 0.2, 0.2]))
-        self.h2("Judges and their measured agreement")
-        if ctx.metrics.judges:
-            self.add(self.table(
-                ["Judge", "Validation examples", "Agreement (accuracy)", "Cohen's κ"],
-                [[j.judge, j.n, pct(j.accuracy), num(j.kappa)] for j in ctx.metrics.judges],
-                [0.4, 0.2, 0.2, 0.2]))
-        else:
-            self.add(self.p("No judge validation was recorded for this run: the agreement of "
-                            "the judge with labelled examples is unknown."))
+        self.judges_section()
 
     def _rate_cell(self, e: Estimate | None, percent: bool = True, note: str = "") -> Cell:
         """A rate and, on the line under it, the n it was measured over."""

@@ -14,6 +14,7 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
+from engine.metrics.baselines import baseline_flag
 from engine.number_format import REPORT, setting
 from engine.report import charts
 from engine.report.cells import Cell
@@ -64,11 +65,31 @@ class FrontSections(PageBuilder):
         missing = not_assessed_sentence(results)
         if missing:
             self.add(self._lead_bold(missing))
+        artifacts = self._baseline_sentence()
+        if artifacts:
+            self.add(self._lead_bold(artifacts))
         passed = passed_sentence(results)
         if passed and any(r.verdict != Verdict.PASS for r in results):
             self.add(self.p(esc(passed) + " The verdict tables follow the identity of the "
                             "evaluation; the rule is stated with them."))
         self.add(Spacer(1, 2 * mm))
+
+    def _baseline_sentence(self) -> str:
+        """'Accuracy does not clearly beat answering by form alone in 2 of 6 cells: …', naming
+        each cell, its accuracy and the baseline it fails to beat; '' when it beats them all."""
+        cells = [c for c in self.ctx.metrics.mcq if c.baselines is not None]
+        weak = [c for c in cells if baseline_flag(c.baselines)]
+        if not weak:
+            return ""
+        def cond(name: str) -> str:
+            label = charts.cond_label(name)
+            return label[:1].lower() + label[1:]
+
+        parts = [f"on {c.suite_id} under {cond(c.condition)}, {pct(c.accuracy.value)} is "
+                 f"{baseline_flag(c.baselines)} ({pct(c.baselines.best_value)})"
+                 for c in weak if c.baselines is not None]
+        return (f"Accuracy does not clearly beat an answer strategy that ignores the question "
+                f"in {len(weak)} of {len(cells)} multiple-choice cells: {'; '.join(parts)}.")
 
     def _lead_bold(self, sentence: str) -> Paragraph:
         """'It fails 3 of 18 thresholds:' in bold, the list after it in plain text."""
@@ -81,8 +102,8 @@ class FrontSections(PageBuilder):
         host = ctx.environment.host
         hardware = ", ".join(x for x in [
             str(host.get("processor") or ""),
-            f"{host['physical_cpus']} physical / {host['logical_cpus']} logical CPUs"
-            if host.get("logical_cpus") else "",
+            (f"{host['physical_cpus']} physical / " if host.get("physical_cpus") else "")
+            + f"{host['logical_cpus']} logical CPUs" if host.get("logical_cpus") else "",
             f"{host['memory_gib']} GiB RAM" if host.get("memory_gib") else "",
             str(host.get("platform") or "")] if x) or NOT_RECORDED
         self.h2("Identity of this evaluation")

@@ -35,6 +35,8 @@ def build_manifest(ctx: ReportContext) -> dict[str, Any]:
         "metrics": json.loads(ctx.metrics.model_dump_json()),
         "thresholds": ctx.thresholds.as_dict(),
         "verdicts": [r.as_dict() for r in ctx.results],
+        "judge_concordance": [p.model_dump(mode="json") for p in ctx.judge_pairs],
+        "comparison": ctx.comparison.model_dump(mode="json") if ctx.comparison else None,
         "overall_verdict": ctx.overall.value,
         "software": ctx.software,
         "stewardship": ctx.stewardship,

@@ -66,13 +66,15 @@ def precision_text(manifest: Mapping[str, Any], settings: str = "") -> str:
     `settings` is the quantiser's recorded recipe (bits, block size, ...), made readable.
     """
     precision = str(manifest.get("precision") or "not recorded")
-    text = precision + (f"; quantisation {settings}" if settings else "")
+    made = "cast" if precision == "fp16" else "quantised"
+    text = precision + (f"; {'conversion' if made == 'cast' else 'quantisation'} {settings}"
+                        if settings else "")
     if not is_gguf(manifest):
         return text
     origin = _gguf_origin(manifest)
     if manifest.get("source_kind") == "derived" or manifest.get("derived_from"):
         base = manifest.get("derived_from") or "an fp32 model"
-        return f"{text}; quantised from {base}, whose fp32 weights were {origin}"
+        return f"{text}; {made} from {base}, whose fp32 weights were {origin}"
     if precision == "fp32":
         return f"fp32, {origin}" + (f"; quantisation {settings}" if settings else "")
     return f"{text}; its weights were first {origin}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from engine.judges.wording import as_estimate
 from engine.metrics.types import Estimate, RunMetrics
 from engine.number_format import raw, raw_estimate
 
@@ -33,6 +34,11 @@ def figure_lines(metrics: RunMetrics) -> Iterator[str]:
             yield format_estimate(f"{base}/{name}", getattr(c, name))
         for name in MCQ_SCALARS:
             yield f"{base}/{name} = {raw(getattr(c, name))}"
+        b = c.baselines
+        if b is not None:
+            yield (f"{base}/baselines = chance {raw(b.chance)} common_key {raw(b.common_key)} "
+                   f"({'/'.join(b.common_key_letters)}) longest {raw(b.longest)} n={b.n}")
+            yield format_estimate(f"{base}/accuracy_minus_{b.best}_baseline", b.margin)
     for p in metrics.paired:
         yield format_estimate(f"paired/{p.suite_id}/{p.metric}/{p.condition_b}-minus-"
                               f"{p.condition_a}", p.difference)
@@ -52,3 +58,11 @@ def figure_lines(metrics: RunMetrics) -> Iterator[str]:
         yield f"worst_case/worst_decile_high_risk_share = {raw(w.worst_decile_high_risk_share)}"
     for j in metrics.judges:
         yield f"judge/{j.judge} = accuracy {raw(j.accuracy)} kappa {raw(j.kappa)} n={j.n}"
+        yield (f"judge/{j.judge}/split = {j.split or 'not recorded'} file={j.split_file or '-'} "
+               f"sha256={j.split_sha256 or '-'}")
+        yield format_estimate(f"judge/{j.judge}/accuracy",
+                              as_estimate(j.accuracy, j.accuracy_interval, j.n))
+        yield format_estimate(f"judge/{j.judge}/kappa", as_estimate(j.kappa, j.kappa_interval, j.n))
+        for r in j.per_class:
+            yield format_estimate(f"judge/{j.judge}/recall_{r.label}",
+                                  as_estimate(r.recall, r.interval, r.n))

@@ -285,12 +285,18 @@ def _der_length(raw: bytes) -> int | None:
 
 def _diff(a: Any, b: Any, path: str = "", out: list[str] | None = None,
           limit: int = 5) -> list[str]:
-    """The first few paths where two JSON values differ, for a readable mismatch message."""
+    """The first few paths where a report's figures (`a`) differ from the store's (`b`), for
+    a readable mismatch message.
+
+    Every figure the report carries is compared. A key only the fresh recomputation has is
+    a figure SafeVet learned to compute after the report was signed (e.g. the baselines
+    or the judge's held-out intervals): the report never stated it, so it is not a
+    mismatch, and a report signed by an older SafeVet still verifies."""
     out = [] if out is None else out
     if len(out) >= limit:
         return out
     if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
+        for k in sorted(a):
             _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k, out, limit)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b)):
@@ -322,11 +328,20 @@ def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> N
                               seed=int(p.get("seed", defaults.seed)))
         fresh = run_figures(store, result.run_id or "", ws=ws, model=result.model or "",
                             params=params)
+        # A "Compared with" section's figures are recomputed the same way (engine.compare).
+        recorded_comparison = manifest.get("comparison")
+        fresh_comparison = None
+        if recorded_comparison:
+            from engine.compare.candidates import recompute
+            fresh_comparison = json.loads(recompute(store, ws, recorded_comparison)
+                                          .model_dump_json())
     finally:
         store.close()
     result.store_checked = True
     fresh_json = json.loads(fresh.model_dump_json())
     diffs = _diff(manifest.get("metrics"), fresh_json)
+    if recorded_comparison:
+        _diff(recorded_comparison, fresh_comparison, "comparison", diffs)
     result.store_matches = not diffs
     if diffs:
         then = (manifest.get("run") or {}).get("status")

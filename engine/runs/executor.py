@@ -4,6 +4,9 @@ Every call is committed to the store the moment it completes, and a unit whose
 key is already stored is skipped, so the same function starts a run and
 resumes one after Ctrl-C or `kill -9`. A failure on one item is stored as an
 error row and the run goes on.
+
+The units run in this process (the default) or on a Ray cluster
+(`engine.runs.ray_backend`); either way this process alone writes the store.
 """
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ from engine.environment_info import host_info, package_versions
 from engine.errors import DiskFullError, NotFoundError, SafeVetError
 from engine.failures import is_disk_full
 from engine.events import CancelToken, ProgressCallback, emit
-from engine.judges.apply import ALWAYS_ON_JUDGE, validate_for_run
-from engine.runs.model_calls import RunContext, run_model_units
+from engine.judges.apply import ALWAYS_ON_JUDGE, judge_run, validate_for_run
+from engine.runs.backends import LOCAL, Backend
+from engine.runs.model_calls import RunContext, StoreSink, run_model_units
 from engine.conditions.registry import retrieval_names
 from engine.runs.plan import RunConfig, SuiteRef, WorkUnit, parse_conditions, plan_units
 from engine.runs.profiles import RunSettings, get_profile
@@ -103,21 +107,23 @@ def load_config(store: ResultsStore, run_id: str) -> tuple[RunRecord, RunConfig]
 
 def execute_run(ws: Workspace, store: ResultsStore, run_id: str,
                 progress: ProgressCallback | None = None,
-                cancel: CancelToken | None = None) -> RunOutcome:
+                cancel: CancelToken | None = None, backend: Backend = LOCAL) -> RunOutcome:
     """Execute (or resume) a stored run until done or cancelled.
 
     One process executes a run at a time (a lock file under the workspace): a CLI
     resume and a desktop resume of the same run would otherwise race on its calls.
+    `backend` says where the model calls run; a run started on one backend resumes on
+    either, since what is stored does not depend on it.
     """
     from engine.retrieval.lock import StoreLock
 
     with StoreLock(ws.home / "runs" / run_id, f"run {run_id}"):
-        return _execute_locked(ws, store, run_id, progress, cancel)
+        return _execute_locked(ws, store, run_id, progress, cancel, backend)
 
 
 def _execute_locked(ws: Workspace, store: ResultsStore, run_id: str,
                     progress: ProgressCallback | None,
-                    cancel: CancelToken | None) -> RunOutcome:
+                    cancel: CancelToken | None, backend: Backend = LOCAL) -> RunOutcome:
     run, config = load_config(store, run_id)
     suites = load_run_suites(config, ws)
     cancel = cancel or CancelToken()
@@ -128,11 +134,17 @@ def _execute_locked(ws: Workspace, store: ResultsStore, run_id: str,
     state = RunProgress(total=total, done=skipped, progress=progress, run_id=run_id,
                         tau=config.settings.tau)
     summary = run.summary or RunSummary()
+    if not summary.backends or summary.backends[-1] != backend.name:
+        summary.backends.append(backend.name)
     started = time.perf_counter()
     corpus = None
     try:
         store.set_run_status(run_id, "running")
         validate_for_run(store, run_id, ALWAYS_ON_JUDGE, suites)
+        if skipped:
+            # An answer is stored, then judged: a crash between the two leaves it unjudged,
+            # and resume skips stored calls, so the always-on judge catches up here.
+            judge_run(store, run_id, {s.id: s for s in suites}, ALWAYS_ON_JUDGE)
         emit(progress, "run", f"run {run_id}: {total} calls, {skipped} already stored",
              done=skipped, total=total, run_id=run_id)
         if config.corpus and any(c in retrieval_names() for c in config.conditions):
@@ -140,7 +152,11 @@ def _execute_locked(ws: Workspace, store: ResultsStore, run_id: str,
             corpus = open_corpus(ws, config.corpus)
         pending = {m: [u for u in units if u.key not in done_keys]
                    for m, units in units_by_model.items()}
-        status = _run_models(ws, store, run, pending, corpus, state, cancel, summary)
+        if backend.name == "ray":
+            from engine.runs.ray_backend import run_on_ray
+            status = run_on_ray(ws, store, run, pending, state, cancel, summary, backend)
+        else:
+            status = _run_models(ws, store, run, pending, corpus, state, cancel, summary)
     except BaseException as exc:
         _mark_interrupted(store, run_id)
         if is_disk_full(exc):
@@ -184,8 +200,8 @@ def _run_models(ws: Workspace, store: ResultsStore, run: RunRecord,
             session=getattr(model, "session_info", {}))
         store.update_run(run.id, environment=run.environment)
         meter = ModelMeter()
-        run_model_units(RunContext(store, run.id, run.config, model, corpus, meter, state,
-                                   cancel), units)
+        run_model_units(RunContext(StoreSink(store, state), run.id, run.config, model, corpus,
+                                   meter, cancel), units)
         summary.throughput[model_name] = meter.summary(model.execution_provider)
         store.update_run(run.id, summary=summary)
         if cancel.cancelled:

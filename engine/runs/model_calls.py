@@ -13,12 +13,17 @@ ends, one by one, each with its own row, so a crash loses at most the calls of
 the batch in flight and resume runs exactly those again. Each helper takes the
 run's `RunContext`; a failure on one unit is stored as that unit's error row
 (a failing batch is retried one unit at a time to find it) and the run goes on.
+
+Where a finished call goes is the context's `CallSink`: the local executor's
+`StoreSink` writes it to the results store (and judges an open answer) at once;
+a Ray replica collects a work package's calls and returns them to the driver, which
+puts them through the same `StoreSink`, so there is one writer either way.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Literal, Protocol
 
 from engine.conditions import (PromptPlan, SearchOutcome, build_mcq_prompt, build_open_prompt,
                                permute_options, search_many, searches_with_model)
@@ -42,17 +47,46 @@ SAMPLE_MAX_NEW_TOKENS = 4
 SAMPLE_TOP_P = 0.95
 
 
+class CallSink(Protocol):
+    """Where a finished call goes (the store on the driver, a list on a Ray replica)."""
+
+    def put(self, rec: CallRecord, unit: WorkUnit) -> None: ...
+
+
+@dataclass
+class StoreSink:
+    """The one writer of a run: stores each call as it arrives, counts it for progress, and
+    has the always-on judge score an open answer beside it."""
+
+    store: ResultsStore
+    state: RunProgress
+
+    def put(self, rec: CallRecord, unit: WorkUnit) -> None:
+        self.state.record(self.store, rec, unit)
+        if rec.kind == "open" and rec.error is None and rec.output_text is not None:
+            judge_answer(self.store, rec.id, unit.item, rec.output_text)  # type: ignore[arg-type]
+
+
+@dataclass
+class CollectSink:
+    """A package's calls in the order they finished, for a replica to hand back unstored."""
+
+    calls: list[tuple[WorkUnit, CallRecord]] = field(default_factory=list)
+
+    def put(self, rec: CallRecord, unit: WorkUnit) -> None:
+        self.calls.append((unit, rec))
+
+
 @dataclass
 class RunContext:
     """Everything a unit's call needs, for one model of one run."""
 
-    store: ResultsStore
+    sink: CallSink
     run_id: str
     config: RunConfig
     model: CandidateModel
     corpus: Corpus | None    # the open corpus for the retrieval conditions
     meter: ModelMeter
-    state: RunProgress
     cancel: CancelToken
 
     @property
@@ -60,28 +94,99 @@ class RunContext:
         return self.config.settings
 
     def store_call(self, rec: CallRecord, unit: WorkUnit) -> None:
-        self.state.record(self.store, rec, unit)
+        self.sink.put(rec, unit)
 
     def store_error(self, unit: WorkUnit, exc: BaseException, prompt_text: str = "") -> None:
         self.store_call(error_record(self.run_id, unit, exc, prompt_text), unit)
 
 
-def run_model_units(ctx: RunContext, units: list[WorkUnit]) -> None:
-    """Scoring batches first, then generations; stops between batches when cancelled."""
+BatchKind = Literal["score", "sample", "open"]
+
+
+@dataclass(frozen=True)
+class WorkBatch:
+    """The unit of work in flight: calls decoded or scored together (one forward pass or
+    one generation batch); what the local loop runs in turn and a Ray replica runs whole."""
+
+    kind: BatchKind
+    units: list[WorkUnit]
+
+
+def work_batches(units: list[WorkUnit], settings: "RunSettings") -> Iterable[WorkBatch]:
+    """One model's pending units as batches, in the order the local loop runs them:
+    scoring batches first (an item's permutations together), then generations."""
     scoring = [u for u in units if isinstance(u.item, McqItem) and u.variant.kind != "sample"]
     scoring_keys = {u.key for u in scoring}
     other = [u for u in units if u.key not in scoring_keys]
-    for batch in batches(scoring, ctx.settings.batch_size):
+    for batch in batches(scoring, settings.batch_size):
+        yield WorkBatch("score", batch)
+    for batch in generation_batches(other, settings.generation_batch_size):
+        yield WorkBatch("sample" if isinstance(batch[0].item, McqItem) else "open", batch)
+
+
+def run_batch(ctx: RunContext, batch: WorkBatch) -> None:
+    """Make every call of one batch, each finished call going to the context's sink."""
+    if batch.kind == "score":
+        _score_batch(ctx, batch.units)
+    elif batch.kind == "sample":
+        _sample_answers(ctx, batch.units)
+    else:
+        _open_answers(ctx, batch.units)
+
+
+@dataclass(frozen=True)
+class WorkPackage:
+    """Consecutive batches (about `package_calls` calls) run in order from a fresh prefix
+    cache: the unit a Ray replica is handed, and the same boundaries in the local loop, so
+    a package's results are the same to the bit wherever it runs."""
+
+    batches: list[WorkBatch]
+
+    @property
+    def units(self) -> list[WorkUnit]:
+        return [u for b in self.batches for u in b.units]
+
+
+def work_packages(units: list[WorkUnit], settings: "RunSettings") -> list[WorkPackage]:
+    """The model's batches cut into packages; a package never splits a batch."""
+    packages: list[WorkPackage] = []
+    current: list[WorkBatch] = []
+    size = 0
+    for batch in work_batches(units, settings):
+        if current and size + len(batch.units) > settings.package_calls:
+            packages.append(WorkPackage(current))
+            current, size = [], 0
+        current.append(batch)
+        size += len(batch.units)
+    if current:
+        packages.append(WorkPackage(current))
+    return packages
+
+
+def start_package(model: "CandidateModel") -> None:
+    """A package starts from no cached prefix (a model without such a cache has nothing to
+    drop)."""
+    forget = getattr(model, "forget_prefix_cache", None)
+    if forget is not None:
+        forget()
+
+
+def run_package(ctx: RunContext, package: WorkPackage) -> None:
+    """Every batch of a package, in order; stops between batches when cancelled."""
+    start_package(ctx.model)
+    for batch in package.batches:
         if ctx.cancel.cancelled:
             return
-        _score_batch(ctx, batch)
-    for batch in generation_batches(other, ctx.settings.generation_batch_size):
+        run_batch(ctx, batch)
+
+
+def run_model_units(ctx: RunContext, units: list[WorkUnit]) -> None:
+    """Scoring batches first, then generations, package by package; stops between
+    batches when cancelled."""
+    for package in work_packages(units, ctx.settings):
         if ctx.cancel.cancelled:
             return
-        if isinstance(batch[0].item, McqItem):
-            _sample_answers(ctx, batch)
-        else:
-            _open_answers(ctx, batch)
+        run_package(ctx, package)
 
 
 def batches(units: list[WorkUnit], size: int) -> Iterable[list[WorkUnit]]:
@@ -280,5 +385,4 @@ def _open_answers(ctx: RunContext, batch: list[WorkUnit]) -> None:
     for p, gen in _generate_planned(ctx, planned, [greedy] * len(planned)):
         rec = _generated_record(ctx, p, gen)
         rec.context["finish_reason"] = gen.finish_reason
-        ctx.store_call(rec, p.unit)
-        judge_answer(ctx.store, rec.id, p.unit.item, gen.text)  # type: ignore[arg-type]
+        ctx.store_call(rec, p.unit)   # the sink judges it once stored

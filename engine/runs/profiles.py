@@ -34,6 +34,9 @@ class RunSettings(ConditionSettings):
     generation_batch_size: int = Field(
         16, description="open answers, agentic search turns and samples decoded together")
     item_limit: int | None = Field(None, description="first N items per suite (smoke runs)")
+    package_calls: int = Field(
+        32, ge=1, description="calls in one work package: consecutive batches run in order "
+                              "from a fresh prefix cache, by the local loop or one Ray replica")
 
 
 class Profile(BaseModel):

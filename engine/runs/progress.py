@@ -58,6 +58,10 @@ class RunProgress:
     cell_calls: dict[tuple[str, str], list[CallRecord]] = field(
         default_factory=lambda: defaultdict(list))
     items: dict[str, McqItem] = field(default_factory=dict)
+    # Ray runs: calls per second of each node's replicas so far (node -> rate), shown with
+    # every call event; empty for a local run, whose events then carry no `nodes`.
+    node_rates: dict[str, float] = field(default_factory=dict)
+    node: str | None = None    # the node whose batch is being stored (Ray runs)
 
     def record(self, store: ResultsStore, rec: CallRecord, unit: WorkUnit) -> None:
         from engine.metrics.live import headline
@@ -76,7 +80,15 @@ class RunProgress:
         elapsed = time.perf_counter() - self.started
         rate = self.new_calls / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else None
+        nodes = {"node": self.node, "nodes": dict(self.node_rates)} if self.node_rates else {}
         emit(self.progress, "call", f"{unit.model} · {unit.condition} · {unit.item.id}",
              done=self.done, total=self.total, run_id=self.run_id, model=unit.model,
              condition=unit.condition, suite=unit.suite.id, item=unit.item.id,
-             variant=str(unit.variant), error=rec.error, eta_seconds=eta, live=live)
+             variant=str(unit.variant), error=rec.error, eta_seconds=eta, live=live, **nodes)
+
+
+def node_rates_text(nodes: dict[str, float]) -> str:
+    """A Ray run's per-node throughput as one short line ('' for a local run): each node by
+    the start of its Ray id, with the calls per second its replicas have sustained."""
+    return " · ".join(f"node {node.split('/')[-1][:6]} {rate:.1f} calls/s"
+                      for node, rate in sorted(nodes.items()))

@@ -51,11 +51,29 @@ class ModelThroughput(BaseModel):
     generate_seconds: float | None = None
 
 
+class NodeThroughput(BaseModel):
+    """One Ray node's share of a run (its replicas' batches, all models together)."""
+
+    node: str                     # Ray node id (first 12 hex digits) and address
+    execution_provider: str
+    replicas: int = 0
+    calls: int = 0
+    busy_seconds: float = 0.0     # wall seconds its replicas spent inside batches
+    calls_per_second: float | None = None
+
+
 class RunSummary(BaseModel):
     """What is only known at the end (or as each model finishes)."""
 
     throughput: dict[str, ModelThroughput] = Field(default_factory=dict)
     failure: str | None = None     # why the run is `failed`: too many calls errored
+    # Where the calls ran, each backend that executed part of the run in order ("local",
+    # "ray"), with the Ray nodes that ran them; a batch whose replica died is run again
+    # (its calls were never stored) and counted here.
+    backends: list[str] = Field(default_factory=list)
+    retried_packages: int = 0      # work packages (a few batches each) run again
+    retried_units: int = 0
+    nodes: dict[str, NodeThroughput] = Field(default_factory=dict)
 
 
 class RunRecord(BaseModel):

@@ -33,6 +33,12 @@ def headline_rows(metrics: RunMetrics) -> list[dict]:
                 row[f + "_high"] = v.high
             else:
                 row[f] = v
+        b = cell.baselines   # on the same items (engine.metrics.baselines)
+        row["baseline_chance"] = b.chance if b else None
+        row["baseline_common_key"] = b.common_key if b else None
+        row["baseline_common_key_letters"] = "/".join(b.common_key_letters) if b else None
+        row["baseline_longest"] = b.longest if b else None
+        row["baseline_relation"] = b.relation if b else None
         rows.append(row)
     return rows
 

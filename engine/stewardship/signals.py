@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from engine.judges.types import is_reviewer
 from engine.stewardship.answers import MISLEADING_CONDITIONS, StoredAnswer
 from engine.stewardship.position import PositionBiases, is_habitual
 from engine.suites.schema import McqItem, OpenItem
@@ -40,10 +41,15 @@ SCORE_RULE = ("The score combines the signals as independent reasons to doubt th
               "answers, or the mean fall in the key's probability). One strong signal is "
               "enough; a second adds less the higher the score already is; it never passes 1.")
 
-__all__ = ["MISLEADING_CONDITIONS", "SCORE_RULE", "SIGNAL_WORDS", "ScoreTerm", "Signal",
+__all__ = ["ALWAYS_QUEUED", "MISLEADING_CONDITIONS", "SCORE_RULE", "SIGNAL_WORDS",
+           "ScoreTerm", "Signal",
            "combined_score", "item_signals", "mcq_signals", "open_signals", "score_terms"]
 FULL_WEIGHT_MODELS = 3  # below this many models a cross-model consensus is only partial evidence
 MIN_DROP = 0.05         # a smaller fall in P(key) is noise, not the evidence arguing
+SPLIT_CALLS_NAMED = 5   # call ids a judges_split explanation names (the view lists them all)
+# Signals that put an item in the queue whatever its score: a call the judges split on
+# has no verdict anyone can stand behind until a reviewer gives one.
+ALWAYS_QUEUED: frozenset[str] = frozenset({"judges_split"})
 
 
 class Signal(BaseModel):
@@ -150,14 +156,21 @@ def open_signals(item: OpenItem, answers: list[StoredAnswer]) -> list[Signal]:
     """Signals for an open item: judges split, or judged answers against its expected label."""
     judged = [a for a in answers if a.answered]
     signals: list[Signal] = []
-    multi = [a for a in judged if len(a.judge_labels) >= 2]
+    # Automatic judges only, on answers no reviewer has judged yet: a reviewer's verdict
+    # settles a split (it replaces the judges' in every figure), so it leaves the queue.
+    multi = [a for a in judged if not any(is_reviewer(j) for j in a.judge_labels)
+             and len(a.judge_labels) >= 2]
     split = [a for a in multi if len(set(a.judge_labels.values())) > 1]
     if split:
         example = ", ".join(f"{j}: {lab}" for j, lab in sorted(split[0].judge_labels.items()))
+        calls = ", ".join(str(a.call_id) for a in split[:SPLIT_CALLS_NAMED])
+        more = f" and {len(split) - SPLIT_CALLS_NAMED} more" \
+            if len(split) > SPLIT_CALLS_NAMED else ""
         signals.append(Signal(
             kind="judges_split", strength=round(len(split) / len(multi), 4),
             explanation=f"judges disagree on {len(split)} of {len(multi)} answers judged "
-                        f"more than once (e.g. {example})"))
+                        f"more than once (e.g. {example}); calls {calls}{more} need a "
+                        f"reviewer's verdict"))
     found = _consensus(_model_votes(judged, _majority_label), item.expected)
     if found:
         label, count, n_models = found

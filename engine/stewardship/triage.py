@@ -22,8 +22,8 @@ from engine.metrics.types import DEFAULT_TAU
 from engine.stewardship.answers import StoredAnswer, runs_using_suite, stored_answers
 from engine.stewardship.position import POSITION_RULE, PositionBias, dominant_positions
 from engine.stewardship.review import Decision, list_decisions
-from engine.stewardship.signals import (SCORE_RULE, Signal, combined_score, item_signals,
-                                        score_terms)
+from engine.stewardship.signals import (ALWAYS_QUEUED, SCORE_RULE, Signal, combined_score,
+                                        item_signals, score_terms)
 from engine.store.db import ResultsStore
 from engine.suites.schema import McqItem, OpenItem, Suite
 
@@ -104,7 +104,10 @@ def explain_score(signals: list[Signal], contested_at: float = CONTESTED_AT) -> 
     if not signals:
         return "score 0.00: no signal against the reference"
     parts = "; ".join(t.describe() for t in score_terms(signals))
-    verdict = "contested" if score >= contested_at else "not contested"
+    verdict = "contested" if score >= contested_at else (
+        "contested: judges disagree on an answer" if any(s.kind in ALWAYS_QUEUED
+                                                          for s in signals)
+        else "not contested")
     return f"score {score:.2f}: {parts} — {verdict} (threshold {contested_at:.2f})"
 
 
@@ -120,6 +123,9 @@ def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = 
                  limit: int | None = None, audit_sample: int = 5, seed: int = 0,
                  tau: float = DEFAULT_TAU, *, min_score: float = CONTESTED_AT) -> list[QueueEntry]:
     """Contested items by descending score (at most `limit`), then the audit sample.
+
+    An item with an answer the automatic judges disagree on (ALWAYS_QUEUED) is
+    contested whatever its score: that call needs a reviewer's verdict.
 
     Default runs: every run in the store that used this suite id.
     """
@@ -142,7 +148,8 @@ def triage_queue(store: ResultsStore, suite: Suite, run_ids: list[str] | None = 
     contested, quiet = [], []
     for item in suite.active_items():
         signals = item_signals(item, answers.get(item.id, []), tau, biases)
-        if combined_score(signals) >= min_score:
+        if combined_score(signals) >= min_score or any(s.kind in ALWAYS_QUEUED
+                                                       for s in signals):
             contested.append(entry(item, signals, audit=False))
         else:
             quiet.append(item)

@@ -275,10 +275,12 @@ class ResultsStore:
                            (run_id,))
         out = []
         for r in rows:
+            # Every field of the record, as stored; a record written before a field
+            # existed reads it as its default (JudgeAgreement's fields are additive).
             details = json.loads(r["details_json"])
-            out.append(JudgeAgreement(judge=r["judge"], n=int(r["n"]),
-                                      accuracy=float(r["accuracy"]), kappa=float(r["kappa"]),
-                                      confusion=details.get("confusion", {})))
+            out.append(JudgeAgreement.model_validate({
+                **details, "judge": r["judge"], "n": int(r["n"]),
+                "accuracy": float(r["accuracy"]), "kappa": float(r["kappa"])}))
         return out
 
     # -- audit log ----------------------------------------------------------

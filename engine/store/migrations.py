@@ -102,4 +102,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE reviews ADD COLUMN applied_version TEXT;
     CREATE INDEX reviews_by_item ON reviews(suite_id, suite_version, item_id);
     """,
+    # 3: model lineage: a candidate registered as a version of another (an alignment cycle:
+    # evaluate, collect failures, align with KTO/DPO, register the next version), with the
+    # operator's note on what changed. Kept beside the runs that compare the versions, and
+    # outside the model manifest, whose hashes must not change when a lineage is recorded.
+    """
+    CREATE TABLE model_lineage (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- registration order: siblings keep it
+        name TEXT NOT NULL UNIQUE,
+        parent TEXT,                             -- NULL: the first version of a lineage
+        note TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX model_lineage_by_parent ON model_lineage(parent);
+    """,
 ]

@@ -1,0 +1,1 @@
+"""Preference data (KTO / DPO rows in TRL's formats) from a run's judged failures."""

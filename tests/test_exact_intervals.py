@@ -1,0 +1,147 @@
+"""Exact intervals where the bootstrap collapses (issue 18 part 7): a rate of 0/n or n/n
+carries the Clopper-Pearson interval the verdict uses, says so, and every surface's
+number style prints it; rates in between keep their bootstrap interval unchanged."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.metrics.bootstrap import (bootstrap_means, clopper_pearson_edge,
+                                      paired_exact_interval, rate_means)
+from engine.metrics.compute import compute_run_metrics
+from engine.metrics.live import headline
+from engine.metrics.open_ended import Verdict as OpenVerdict, cell_open_metrics
+from engine.metrics.types import Estimate
+from engine.number_format import CLI, DESKTOP, REPORT, interval_note, rate, raw_estimate
+from engine.report.thresholds import exact_bound, judge
+from engine.suites.schema import McqItem, OpenItem, Suite
+from tests.test_metrics_data import RUN, call, manifest, mcq_suite, new_store
+
+# Clopper-Pearson 95% by hand: for 0/n the upper bound solves (1 − p)^n = 0.025 (solved by
+# bisection in exact fractions, not with the formula under test); n/n mirrors it.
+HAND = {(0, 10): (0.0, 0.30849710781876083), (10, 10): (0.69150289218123917, 1.0),
+        (0, 1): (0.0, 0.975), (0, 30): (0.0, 0.11570330822202782)}
+
+
+def _scipy_cp(k: int, n: int) -> tuple[float, float] | None:
+    try:
+        from scipy.stats import beta
+    except ImportError:
+        return None
+    low = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+    return low, high
+
+
+@pytest.mark.parametrize("k,n", sorted(HAND))
+def test_edge_interval_is_clopper_pearson(k, n):
+    got = clopper_pearson_edge(k, n)
+    want = _scipy_cp(k, n) or HAND[(k, n)]
+    assert got == pytest.approx(want, abs=1e-9)
+    assert got == pytest.approx(HAND[(k, n)], abs=1e-9)
+
+
+def test_only_the_edges_have_a_closed_form_here_and_the_verdict_uses_the_same():
+    assert clopper_pearson_edge(3, 10) is None and clopper_pearson_edge(0, 0) is None
+    assert exact_bound("max", 0.0, 10) == pytest.approx(0.3085, abs=1e-4)
+    assert exact_bound("min", 1.0, 10) == pytest.approx(1 - 0.3085, abs=1e-4)
+    assert exact_bound("min", 0.0, 10) == 0.0 and exact_bound("max", 1.0, 10) == 1.0
+    assert exact_bound("max", 0.5, 10) is None
+
+
+def test_rate_means_replaces_only_collapsed_columns():
+    values = np.column_stack([np.zeros(10), np.ones(10), np.arange(10) % 3 == 0])
+    plain = bootstrap_means(values, 400, np.random.default_rng(5))
+    rates = rate_means(values, 400, np.random.default_rng(5))
+    zero, one, mixed = rates
+    assert (zero.low, zero.high, zero.method) == (0.0, pytest.approx(0.3085, abs=1e-4),
+                                                   "clopper_pearson")
+    assert (one.low, one.high) == (pytest.approx(0.6915, abs=1e-4), 1.0)
+    assert mixed == plain[2] and mixed.method == "bootstrap"      # the very same draws
+    assert plain[0].low == plain[0].high == 0.0                    # what it replaced
+
+
+def test_cell_rates_at_the_edges_are_exact_and_the_verdict_reads_them(tmp_path):
+    store = new_store(tmp_path)
+    suite = mcq_suite()
+    for it in suite.items:             # every answer right: accuracy 4/4, every error 0/4
+        store.record_call(call("m", it.id, "clean_evidence", it.answer, 0.9))
+    (cell,) = compute_run_metrics(store, RUN, {"rad": suite}, n_boot=300).mcq
+    high = 1 - 0.025 ** 0.25                         # Clopper-Pearson upper bound of 0/4
+    for name in ("high_risk_error_rate", "unsafe_answer_rate", "contradiction_rate",
+                 "dangerous_overconfidence"):
+        e = getattr(cell, name)
+        assert (e.value, e.low, e.method) == (0.0, 0.0, "clopper_pearson")
+        assert e.high == pytest.approx(high)
+    acc = cell.accuracy
+    assert acc.value == 1.0 and acc.high == 1.0 and acc.low == pytest.approx(0.025 ** 0.25)
+    verdict, bound, reason = judge("max", 0.05, cell.high_risk_error_rate, proportion=True)
+    assert bound == cell.high_risk_error_rate.high and reason.startswith("exact upper bound")
+    verdict, bound, reason = judge("min", 0.6, acc, proportion=True)
+    assert bound == acc.low and reason.startswith("exact lower bound")
+    assert interval_note(acc).startswith("exact 95% Clopper-Pearson")
+
+
+def test_every_surface_prints_the_exact_interval_never_a_point():
+    zero = Estimate(value=0.0, low=0.0, high=HAND[(0, 10)][1], n=10, method="clopper_pearson")
+    one = Estimate(value=1.0, low=HAND[(10, 10)][0], high=1.0, n=10, method="clopper_pearson")
+    assert rate(zero, style=CLI) == "0.0 [0–31]"
+    assert rate(zero, style=DESKTOP) == "0.0% [0–31]"
+    assert rate(zero, style=REPORT) == "0.0% (0.0–30.8)"
+    assert rate(one, style=REPORT) == "100.0% (69.2–100.0)"
+    assert raw_estimate(zero) == "0.000000 [0.000000, 0.308497] n=10 exact"
+
+
+def test_open_ended_rates_at_the_edges_are_exact_scores_keep_the_bootstrap():
+    items = [OpenItem(id=f"o{i}", prompt="p", expected="refuse") for i in range(8)]
+    verdicts = [OpenVerdict(it, "refuse", 1.0, None) for it in items]   # all refused, harm 1
+    m = cell_open_metrics("m", "s", "1.0.0", "closed_book", "rules", verdicts, n_items=8,
+                          n_errors=0, n_unjudged=0, n_unparseable=0, n_overridden=0,
+                          n_boot=300, seed=0)
+    assert m.refusal_rate.value == 1.0 and m.refusal_rate.method == "clopper_pearson"
+    assert m.refusal_rate.low == pytest.approx(0.025 ** (1 / 8))
+    assert m.harmful_share_ge4.value == 0.0 and m.harmful_share_ge4.high == \
+        pytest.approx(1 - 0.025 ** (1 / 8))
+    assert m.mean_harmfulness.method == "bootstrap"
+
+
+def test_paired_difference_where_every_item_agrees_is_exact(tmp_path):
+    store = new_store(tmp_path)
+    suite = mcq_suite()
+    for cond in ("closed_book", "clean_evidence"):     # the same answers under both
+        for it in suite.items:
+            store.record_call(call("m", it.id, cond, "B", 0.9))
+    metrics = compute_run_metrics(store, RUN, {"rad": suite}, n_boot=300)
+    diffs = {p.metric: p.difference for p in metrics.paired}
+    u = 1 - 0.025 ** 0.25
+    for e in diffs.values():
+        assert (e.value, e.method) == (0.0, "clopper_pearson")
+        assert (e.low, e.high) == (pytest.approx(-u), pytest.approx(u))
+
+
+def test_paired_exact_interval_when_every_item_moved_one_way():
+    est = Estimate(value=1.0, low=1.0, high=1.0, n=10, method="bootstrap")
+    up = paired_exact_interval(np.ones(10), est)
+    assert up.low == pytest.approx(2 * 0.025 ** 0.1 - 1) and up.high == 1.0
+    down = paired_exact_interval(-np.ones(10), est.model_copy(update={"value": -1.0}))
+    assert down.low == -1.0 and down.high == pytest.approx(1 - 2 * 0.025 ** 0.1)
+    mixed = Estimate(value=0.1, low=-0.1, high=0.3, n=10, method="bootstrap")
+    assert paired_exact_interval(np.array([1.0] + [0.0] * 9), mixed) is mixed
+
+
+def test_paired_and_live_figures_of_an_unlabelled_suite_are_not_applicable(tmp_path):
+    items = [McqItem(id=f"p{i}", question="?", options={"A": "yes", "B": "no", "C": "maybe"},
+                     answer="A") for i in range(4)]
+    suite = Suite(manifest=manifest("pm", 4), items=items)
+    store = new_store(tmp_path)
+    calls = [call("m", it.id, cond, "A" if i % 2 else "B", 0.9, suite="pm")
+             for cond in ("closed_book", "clean_evidence") for i, it in enumerate(items)]
+    for c in calls:
+        store.record_call(c)
+    metrics = compute_run_metrics(store, RUN, {"pm": suite}, n_boot=200)
+    diffs = {p.metric: p.difference for p in metrics.paired}
+    assert diffs["high_risk_error_rate"].not_applicable == "suite has no high_risk labels"
+    assert diffs["accuracy"].value == 0.0 and diffs["accuracy"].not_applicable is None
+    live = headline(calls[:4], {it.id: it for it in items})
+    assert live["accuracy"] == 0.5 and live["high_risk_error_rate"] is None
+    assert live["dangerous_overconfidence"] is None
