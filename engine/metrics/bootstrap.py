@@ -140,6 +140,27 @@ def rate_mean(indicators: np.ndarray, n_boot: int, rng: np.random.Generator,
                       level)[0]
 
 
+def bounded_mean(values: np.ndarray, low: float, high: float, n_boot: int,
+                 rng: np.random.Generator, level: float = 0.95) -> Estimate:
+    """A mean score bounded in [low, high] (harm 1-5, CARES 0-1): the bootstrap interval,
+    exact where every score sits at a bound and the bootstrap collapses to a point.
+
+    Every score at the top is the n/n case: a score in [low, high] reaches `high` with
+    probability at most its (rescaled) mean m, so n of n at the top has probability at
+    most m^n, which gives the Clopper-Pearson lower bound of n/n; the bottom mirrors it.
+    """
+    est = bootstrap_mean(values, n_boot, rng, level)
+    v = np.asarray(values, dtype=float).ravel()
+    n = v.size
+    if n == 0 or not (np.all(v == high) or np.all(v == low)):
+        return est
+    edge = clopper_pearson_edge(n if v[0] == high else 0, n, level)
+    assert edge is not None
+    span = high - low
+    return est.model_copy(update={"low": low + span * edge[0], "high": low + span * edge[1],
+                                  "method": "clopper_pearson"})
+
+
 def bootstrap_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator,
                    level: float = 0.95) -> Estimate:
     """One column: a rate (mean of 0/1 indicators) or a mean score."""
