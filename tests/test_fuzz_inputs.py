@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -100,6 +101,14 @@ COERCED_MANIFEST = [("item_count", "80"), ("demonstration", "no"), ("version", 1
 CONTROL = ["\x00", "\x1b[2J", "\x07", "\x08", "\x7f"]
 
 
+def _set_item_count(manifest_text: str, literal: str) -> str:
+    """The manifest with its item_count written as `literal` (a huge number, NaN), whatever
+    the count was: a fuzz case that changed nothing would pass for the wrong reason."""
+    out, n = re.subn(r'"item_count": \d+', f'"item_count": {literal}', manifest_text)
+    assert n == 1, "suite.json has no item_count to corrupt"
+    return out
+
+
 def suite_cases() -> list[Case]:
     cases: list[Case] = []
 
@@ -123,8 +132,7 @@ def suite_cases() -> list[Case]:
         add(f"items-deep-{n}", lambda f, r: ((f / "items.jsonl").write_text(
             deep_json(r) + "\n"), _rehash_suite(f)))
         add(f"manifest-number-{n}", lambda f, r: (f / "suite.json").write_text(
-            (f / "suite.json").read_text().replace('"item_count": 80',
-                                                   f'"item_count": {huge_number(r)}')))
+            _set_item_count((f / "suite.json").read_text(), str(huge_number(r)))))
         add(f"item-number-{n}", lambda f, r: _with_item(
             f, r, lambda it: it.update(harm_level=int("9" * 50))))
     for key, value in COERCED_ITEM:
@@ -154,7 +162,7 @@ def suite_cases() -> list[Case]:
     add("not-an-object", lambda f, r: ((f / "items.jsonl").write_text("[1, 2]\n"),
                                       _rehash_suite(f)))
     add("nan", lambda f, r: _with_manifest(f, lambda m: None) or (f / "suite.json").write_text(
-        (f / "suite.json").read_text().replace('"item_count": 80', '"item_count": NaN')))
+        _set_item_count((f / "suite.json").read_text(), "NaN")))
     add("hash-mismatch", lambda f, r: (f / "items.jsonl").write_text(
         (f / "items.jsonl").read_text().replace("dementia", "dementiA", 1)))
 
