@@ -42,12 +42,16 @@ def test_paired_bootstrap_against_hand_computed_values():
     common, (est,) = paired_bootstrap(a, b, 4000, cell_rng(0, "t"))
     assert common == ["i1", "i2"]                 # unpaired items never enter
     assert est.value == 0.5 and est.n == 2 and (est.low, est.high) == (0.0, 1.0)
-    # Every item improved by exactly one: no resample can say otherwise.
+    # Every item improved by exactly one (and, in the second column, none moved): no
+    # resample can say otherwise, so the exact interval replaces the bootstrap's point.
     same = {f"i{k}": [1.0, 0.0] for k in range(5)}
     zero = {f"i{k}": [0.0, 0.0] for k in range(5)}
     _, (d1, d2) = paired_bootstrap(zero, same, 500, cell_rng(0, "u"))
-    assert (d1.value, d1.low, d1.high) == (1.0, 1.0, 1.0)
-    assert (d2.value, d2.low, d2.high) == (0.0, 0.0, 0.0)
+    edge = 0.025 ** (1 / 5)
+    assert (d1.value, d1.high, d1.method) == (1.0, 1.0, "clopper_pearson")
+    assert d1.low == pytest.approx(2 * edge - 1)
+    assert d2.value == 0.0 and (d2.low, d2.high) == (pytest.approx(edge - 1),
+                                                     pytest.approx(1 - edge))
     # Seeded per cell: the same names give the same interval, other names another draw.
     x = {f"i{k}": [float(k % 3 == 0)] for k in range(30)}
     y = {f"i{k}": [float(k % 2 == 0)] for k in range(30)}
@@ -233,3 +237,15 @@ def test_rates_of_labels_the_suite_does_not_carry_are_not_applicable():
     assert hr.call == "not measured" and hr.difference.not_applicable == \
         "suite has no high_risk labels"
     assert "brier_score" not in fig            # no option probabilities were stored
+
+
+def test_a_paired_rate_where_every_item_agrees_has_an_exact_interval_not_a_point():
+    from engine.metrics.bootstrap import cell_rng
+    from engine.metrics.paired import paired_bootstrap
+    a = {f"i{k}": [0.0, 3.0] for k in range(10)}          # a rate column and a score column
+    b = {f"i{k}": [0.0, 3.0 + (k % 2)] for k in range(10)}
+    _, (rate, score) = paired_bootstrap(a, b, 200, cell_rng(0, "t"))
+    u = 1 - 0.025 ** 0.1
+    assert (rate.value, rate.method) == (0.0, "clopper_pearson")
+    assert (rate.low, rate.high) == (pytest.approx(-u), pytest.approx(u))
+    assert score.method == "bootstrap" and score.low < score.high

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.metrics.bootstrap import bootstrap_means, cell_rng
+from engine.metrics.bootstrap import bootstrap_means, cell_rng, paired_exact_interval
 from engine.metrics.mcq import INDICATOR_NAMES, ScoredAnswer
 from engine.metrics.types import Estimate, PairedComparison
 
@@ -63,4 +63,12 @@ def paired_bootstrap(a: dict[str, list[float]], b: dict[str, list[float]], n_boo
         diff = np.array([[y - x for x, y in zip(a[i], b[i])] for i in common], dtype=float)
     else:
         diff = np.zeros((0, width))
-    return common, bootstrap_means(diff.reshape(len(common), width), n_boot, rng)
+    diff = diff.reshape(len(common), width)
+    ests = bootstrap_means(diff, n_boot, rng)
+    # A rate column (0/1 on both sides) whose items all agree gets the exact interval, not
+    # the bootstrap's point; a score column keeps the bootstrap.
+    for j in range(width):
+        values = {v for i in common for v in (a[i][j], b[i][j])}
+        if common and values <= {0.0, 1.0}:
+            ests[j] = paired_exact_interval(diff[:, j], ests[j])
+    return common, ests
