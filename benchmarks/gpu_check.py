@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from engine.hashing import sha256_file  # noqa: E402  (stdlib only: safe before the wheels)
 PART_BYTES = 56 * 2**20          # a call carries 64 MiB, the working tree (~4 MB) included
 STAGE = Path(os.environ.get("SAFEVET_GPU_STAGE", "/tmp/safevet-gpu-stage"))
 WORK = Path(os.environ.get("SAFEVET_GPU_WORK", "/tmp/safevet-gpu"))
@@ -61,14 +63,6 @@ class PlannedFile:
     path: str
     sha256: str
     parts: list[str]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def split_into_calls(files: dict[str, Path], out: Path, part_bytes: int = PART_BYTES
@@ -133,7 +127,7 @@ def join_parts(stage_dir: Path, dest: Path) -> list[str]:
         with open(target, "wb") as out:
             for n in p.parts:
                 out.write((stage_dir / n).read_bytes())
-        if sha256(target) != p.sha256:
+        if sha256_file(target) != p.sha256:
             problems.append(f"{p.path}: sha256 differs from SHA256SUMS (a part is damaged)")
     return problems
 

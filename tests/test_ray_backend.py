@@ -17,9 +17,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
-import subprocess
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +25,7 @@ import pytest
 
 from engine.errors import SafeVetError
 from tests.test_desktop_support import desk_ws, window  # noqa: F401
+from tests.test_runs import _count_calls, _kill_once_stored
 from engine.runs.ray_cluster import AIR_GAP_ENVIRONMENT, LOOPBACK, LOOPBACK_ONLY
 
 # Read by Ray when it is imported: no usage stats, and 127.0.0.1 as every node's address.
@@ -249,14 +247,6 @@ def test_ray_run_matches_local_and_survives_a_killed_replica(ray_cluster, demo_r
     assert _figures(store, local_id) == _figures(store, ray_id)
 
 
-def _count_calls(db_path, run_id) -> int:
-    conn = sqlite3.connect(str(db_path), timeout=30)
-    try:
-        return conn.execute("SELECT COUNT(*) FROM calls WHERE run_id=?", (run_id,)).fetchone()[0]
-    finally:
-        conn.close()
-
-
 def test_local_then_killed_ray_driver_then_ray_resume_stores_each_call_once(ray_cluster,
                                                                             demo_run_ws):
     """A run cancelled locally goes on with `safevet run --resume ID --backend ray` in a CLI
@@ -286,22 +276,8 @@ def test_local_then_killed_ray_driver_then_ray_resume_stores_each_call_once(ray_
                        cancel=cancel).status == "interrupted"
     stored_locally = _count_calls(ws.db_path, run_id)
 
-    env = dict(os.environ, SAFEVET_HOME=str(ws.home))
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "run", "--resume", run_id,
-                             "--backend", "ray", "--ray-address", cluster.address],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    try:
-        while _count_calls(ws.db_path, run_id) <= stored_locally:
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "the Ray driver stored no call in time"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    at_kill = _count_calls(ws.db_path, run_id)
+    at_kill = _kill_once_stored(ws, run_id, stored_locally + 1, timeout=180,
+                                extra_args=("--backend", "ray", "--ray-address", cluster.address))
     assert stored_locally < at_kill < len(planned), "the run finished before the kill"
 
     resumed = execute_run(ws, store, run_id, backend=Backend.parse("ray"))

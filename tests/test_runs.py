@@ -162,16 +162,18 @@ def _count_calls(db_path, run_id) -> int:
         conn.close()
 
 
-def _kill_once_stored(ws, run_id: str, calls: int, timeout: float) -> int:
-    """Resume `run_id` in a CLI subprocess, SIGKILL it once `calls` are stored; the count
-    stored at the kill."""
+def _kill_once_stored(ws, run_id: str, calls: int, timeout: float,
+                      extra_args: tuple[str, ...] = ()) -> int:
+    """Resume `run_id` in a CLI subprocess (with `extra_args`, e.g. a backend), SIGKILL it
+    once `calls` are stored; the count stored at the kill."""
     env = dict(os.environ, SAFEVET_HOME=str(ws.home))
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "run", "--resume", run_id],
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "run", "--resume", run_id,
+                             *extra_args],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
         while _count_calls(ws.db_path, run_id) < calls:
-            assert proc.poll() is None, proc.stderr.read().decode()
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
             assert time.monotonic() < deadline, "subprocess stored no calls in time"
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
