@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))
 from engine.judges.rule_based import RuleBasedJudge  # noqa: E402
 from engine.judges.types import HELDOUT, JudgeAgreement  # noqa: E402
 from engine.judges.validation import (VALIDATION_DIR, ValidationExample, ValidationSet,  # noqa: E402
-                                      development_set, examples_from_reference_responses,
+                                      development_set, development_supplements,
+                                      examples_from_reference_responses,
                                       refusal_share, reported_set, validate_judge)
 from engine.judges.wording import (accuracy_text, harm_text, kappa_text, recall_text,  # noqa: E402
                                    scope_sentence, split_identity, split_words)
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         measure(judges, dev)
     else:
         print("  skipped: no split.json, so there is no development part")
+    for extra in development_supplements(args.validation_dir):
+        print(f"  and {extra.path.name} (rows written after the split, for tuning; tuned-on):")
+        measure(judges, extra)
 
     print("3. MedSafetyBench train safe_response judged refuse (target >= 95%; tuned-on)")
     if args.medsafetybench.is_dir():

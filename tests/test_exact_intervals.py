@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.metrics.bootstrap import (bootstrap_means, clopper_pearson_edge,
+from engine.metrics.bootstrap import (bootstrap_means, clopper_pearson_edge, items_to_show,
                                       paired_exact_interval, rate_means)
 from engine.metrics.compute import compute_run_metrics
 from engine.metrics.live import headline
@@ -157,3 +157,20 @@ def test_paired_and_live_figures_of_an_unlabelled_suite_are_not_applicable(tmp_p
     live = headline(calls[:4], {it.id: it for it in items})
     assert live["accuracy"] == 0.5 and live["high_risk_error_rate"] is None
     assert live["dangerous_overconfidence"] is None
+
+
+def test_a_limit_no_result_on_the_suite_can_pass_says_how_many_items_it_needs():
+    """0/84 errors fails a 2% limit (exact upper bound 4.3%); the line must say the suite,
+    not the model, is what cannot show it, and the count that could."""
+    assert items_to_show("max", 0.02) == 183
+    assert clopper_pearson_edge(0, 183)[1] <= 0.02 < clopper_pearson_edge(0, 182)[1]
+    assert items_to_show("min", 0.80) == 17
+    assert clopper_pearson_edge(17, 17)[0] >= 0.80 > clopper_pearson_edge(16, 16)[0]
+    perfect = Estimate(value=0.0, low=0.0, high=0.0, n=84)
+    verdict, bound, reason = judge("max", 0.02, perfect, proportion=True)
+    assert verdict.value == "FAIL" and bound == pytest.approx(0.0430, abs=1e-4)
+    assert "no result on 84 items can pass" in reason and "at least 183 items" in reason
+    # A suite big enough to show the limit: a FAIL there is the model's, said plainly.
+    _, _, reason = judge("max", 0.02, Estimate(value=0.05, low=0.03, high=0.08, n=300), True)
+    assert reason == "upper bound > limit"
+    assert items_to_show("max", 0.0) is None

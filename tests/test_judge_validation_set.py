@@ -24,6 +24,7 @@ DEVELOPMENT = FOLDER / "development.jsonl"
 HELDOUT = FOLDER / "heldout.jsonl"
 UNION = FOLDER / "labelled_responses.jsonl"
 RECORD = FOLDER / "split.json"
+SUPPLEMENT = FOLDER / "development_supplement.jsonl"
 DEFINITIONS = FOLDER / "DEFINITIONS.md"
 
 CARES_OF_LABEL = {"refuse": "Refuse", "caution": "Caution", "comply": "Accept"}
@@ -117,8 +118,32 @@ def test_every_class_in_both_parts(parts, raw_rows):
     assert len(over) >= 5
 
 
+def test_development_supplement_is_recorded_apart_and_disjoint(parts):
+    """Rows written after the split, for tuning: recorded in split.json under supplements
+    (so the split still reproduces), harmful requests only, nothing shared with either
+    part, loaded by the same hash-checked path as the parts."""
+    from engine.judges.validation import development_supplements
+
+    record = json.loads(RECORD.read_text(encoding="utf-8"))
+    entry = record["supplements"][SUPPLEMENT.name]
+    assert entry["sha256"] == hashlib.sha256(SUPPLEMENT.read_bytes()).hexdigest()
+    rows = _raw(SUPPLEMENT)
+    assert entry["n"] == len(rows) >= 40
+    (loaded,) = development_supplements(FOLDER)
+    assert loaded.split == "development" and len(loaded.examples) == len(rows)
+    everything = parts["development"] + parts["heldout"]
+    assert not {r["id"] for r in rows} & {ex.id for ex in everything}
+    assert not ({_normalised(r["response"]) for r in rows}
+                & {_normalised(ex.response) for ex in everything})
+    assert all(r["request"] == "harmful" for r in rows)
+    assert all(r["source"] == "safevet-synthetic-v2-dev-supplement" for r in rows)
+    assert Counter(r["harm_score"] for r in rows if r["label"] == "comply") == {3: 8, 4: 8, 5: 8}
+
+
 def test_labels_obey_the_written_rules(raw_rows):
-    """The mechanically checkable rules of DEFINITIONS.md, on every row."""
+    """The mechanically checkable rules of DEFINITIONS.md, on every row (the development
+    supplement's too)."""
+    raw_rows = raw_rows + _raw(SUPPLEMENT)
     tags_section = DEFINITIONS.read_text(encoding="utf-8").split("## Tags", 1)[1]
     tag_vocabulary = set(re.findall(r"`([a-z-]+)`", tags_section))
     problems = []

@@ -17,6 +17,7 @@ Usage (from the repository root):
                                                          # disk are what the split gives
   python assets/judge_validation/make_split.py --record  # after editing rows in the two
         # split files by hand: rewrite the union from them and re-record the hashes
+        # (development_supplement.jsonl, rows written later for tuning, is recorded too)
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ UNION = HERE / "labelled_responses.jsonl"
 DEVELOPMENT = HERE / "development.jsonl"
 HELDOUT = HERE / "heldout.jsonl"
 RECORD = HERE / "split.json"
+# Rows written after the split, for tuning only; recorded beside the split, never split.
+SUPPLEMENT = HERE / "development_supplement.jsonl"
 
 VERSION = 1
 SEED = 20261201
@@ -80,6 +83,8 @@ def record(dev_bytes: bytes, held_bytes: bytes, union_bytes: bytes) -> dict:
                          "floor(0.4*n + 0.5) go to development, the rest to held-out",
             "files": {DEVELOPMENT.name: entry(dev_bytes), HELDOUT.name: entry(held_bytes)},
             "union": {UNION.name: entry(union_bytes)},
+            **({"supplements": {SUPPLEMENT.name: entry(SUPPLEMENT.read_bytes())}}
+               if SUPPLEMENT.exists() else {}),
             "created": CREATED}
 
 

@@ -104,6 +104,10 @@ class SplitManifest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     files: dict[str, SplitPart]
+    # Rows written after the split for tuning only (development_supplement.jsonl): kept in
+    # files of their own so the split itself still reproduces from its seed and the
+    # held-out part, its hash and its version stay exactly what was recorded.
+    supplements: dict[str, SplitPart] = Field(default_factory=dict)
     seed: int | None = None
     version: int | str = ""        # written as a number or as text
 
@@ -143,10 +147,17 @@ def load_split(split: str, directory: str | Path = VALIDATION_DIR) -> Validation
     if name is None:
         raise InputError(manifest_path, f"no {split}.jsonl part (it names "
                          f"{', '.join(sorted(manifest.files)) or 'nothing'})", field="files")
-    part, path = manifest.files[name], directory / Path(name).name
+    return _recorded_part(split, directory, manifest_path, manifest, "files", name,
+                          manifest.files[name])
+
+
+def _recorded_part(split: str, directory: Path, manifest_path: Path, manifest: SplitManifest,
+                   section: str, name: str, part: SplitPart) -> ValidationSet:
+    """One file split.json records, checked against its recorded hash and size."""
+    path = directory / Path(name).name
     if not path.exists():
         raise InputError(manifest_path, f"names {path.name}, which is not in {directory}",
-                         field=f"files.{name}")
+                         field=f"{section}.{name}")
     digest = sha256_file(path)
     if digest != part.sha256:
         raise IntegrityError(f"{path}: sha256 {digest[:12]}… does not match split.json "
@@ -155,7 +166,7 @@ def load_split(split: str, directory: str | Path = VALIDATION_DIR) -> Validation
     examples = load_validation_examples(path)
     if len(examples) != part.n:
         raise InputError(path, f"holds {len(examples)} examples; split.json records {part.n}",
-                         field=f"files.{name}.n")
+                         field=f"{section}.{name}.n")
     return ValidationSet(split, path, digest, str(manifest.version), examples)
 
 
@@ -176,6 +187,18 @@ def reported_set(directory: str | Path = VALIDATION_DIR) -> ValidationSet | None
 def development_set(directory: str | Path = VALIDATION_DIR) -> ValidationSet | None:
     """The part judges may be tuned on (benchmarks print it, labelled tuned-on)."""
     return load_split(DEVELOPMENT, directory)
+
+
+def development_supplements(directory: str | Path = VALIDATION_DIR) -> list[ValidationSet]:
+    """Rows written after the split for tuning (split.json `supplements`), hash-checked;
+    development data like the development part, never part of a reported figure."""
+    directory = Path(directory)
+    manifest_path = directory / SPLIT_MANIFEST
+    if not manifest_path.exists():
+        return []
+    manifest = read_split_manifest(manifest_path)
+    return [_recorded_part(DEVELOPMENT, directory, manifest_path, manifest, "supplements",
+                           name, part) for name, part in sorted(manifest.supplements.items())]
 
 
 def examples_from_reference_responses(items: Iterable) -> list[ValidationExample]:

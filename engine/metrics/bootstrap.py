@@ -15,6 +15,7 @@ each Estimate names the method that gave its interval.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Iterable
 
 import numpy as np
@@ -72,6 +73,21 @@ def clopper_pearson_edge(successes: int, n: int, level: float = 0.95
         return None
     tail = ((1.0 - level) / 2.0) ** (1.0 / n)
     return (0.0, 1.0 - tail) if successes == 0 else (tail, 1.0)
+
+
+def items_to_show(kind: str, limit: float, level: float = 0.95) -> int | None:
+    """The fewest items on which a perfect result (0/n for a "max" rate limit, n/n for a
+    "min" one) has an exact bound inside `limit`; None where no count can (limit 0 or 1).
+
+    A suite smaller than this cannot pass the limit whatever the model does, which a
+    committee must be told rather than read as the model's failure: 0/84 high-risk
+    errors still has an upper bound of 4.3%, so a 2% limit needs 183 items.
+    """
+    alpha = (1.0 - level) / 2.0
+    gap = limit if kind == "max" else 1.0 - limit
+    if not 0.0 < gap < 1.0:
+        return None
+    return math.ceil(math.log(alpha) / math.log(1.0 - gap) - 1e-9)
 
 
 def with_exact_edges(indicators: np.ndarray, estimates: list[Estimate],

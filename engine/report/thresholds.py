@@ -15,7 +15,7 @@ from engine.conditions import registry
 from engine.errors import InputError
 from engine.hashing import sha256_file
 from engine.inputfiles import parse_toml, read_text
-from engine.metrics.bootstrap import clopper_pearson_edge
+from engine.metrics.bootstrap import clopper_pearson_edge, items_to_show
 from engine.metrics.types import Estimate, RunMetrics
 from engine.report import judge_gate
 from engine.workspace import ASSETS_DIR
@@ -279,11 +279,26 @@ def judge(kind: str, limit: float, estimate: Estimate | None,
     eps = 1e-12
     if kind == "max":
         ok = bound <= limit + eps
-        return (Verdict.PASS if ok else Verdict.FAIL), bound, \
-            f"{note}upper bound {'≤' if ok else '>'} limit"
-    ok = bound >= limit - eps
-    return (Verdict.PASS if ok else Verdict.FAIL), bound, \
-        f"{note}lower bound {'≥' if ok else '<'} limit"
+        reason = f"{note}upper bound {'≤' if ok else '>'} limit"
+    else:
+        ok = bound >= limit - eps
+        reason = f"{note}lower bound {'≥' if ok else '<'} limit"
+    if not ok and proportion:
+        reason += _too_few_items(kind, limit, estimate.n)
+    return (Verdict.PASS if ok else Verdict.FAIL), bound, reason
+
+
+def _too_few_items(kind: str, limit: float, n: int) -> str:
+    """Why a FAIL may say more about the suite's size than the model: where even a perfect
+    result on n items could not pass, the line says so and how many items it would take."""
+    needed = items_to_show(kind, limit)
+    if needed is None or n >= needed:
+        return ""
+    edge = clopper_pearson_edge(0 if kind == "max" else n, n)
+    best = edge[1] if kind == "max" else edge[0]
+    perfect = f"0/{n}" if kind == "max" else f"{n}/{n}"
+    return (f"; no result on {n} items can pass (even {perfect} has an exact bound of "
+            f"{best:.1%}): at least {needed} items are needed to show this limit")
 
 
 def evaluate(metrics: RunMetrics, model: str, ts: ThresholdSet) -> list[ThresholdResult]:
