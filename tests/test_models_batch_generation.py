@@ -148,8 +148,9 @@ def test_session_record_states_the_generation_batch(tiny_model):
 
 
 def test_int8_batched_generation_is_bitwise_one_at_a_time(tiny_model_store, workspace):
-    """Quantised weights quantise activations, so batches keep to the probed pad multiple:
-    then a batch of prompts of different lengths decodes exactly as each alone."""
+    """Quantised weights quantise activations, so every prompt is padded from the start to
+    whole lanes of the probed pad multiple, alone or batched: then a batch of prompts of
+    any lengths decodes exactly as each alone, and batches are not split by length."""
     from engine.models.registry import load_model
     from tests.fixtures.models import copy_models
 
@@ -159,7 +160,8 @@ def test_int8_batched_generation_is_bitwise_one_at_a_time(tiny_model_store, work
     lengths = [model.count_tokens(p) for p in prompts]
     groups = assert_batched_equals_alone(model, prompts, GenerationSettings(max_new_tokens=16))
     assert any(len({lengths[i] for i in g}) > 1 for g in groups)   # padding really happens
-    assert all(len({lengths[i] % model.pad_multiple for i in g}) == 1 for g in groups)
+    # lengths of different residues share a batch: the lane padding makes that exact
+    assert any(len({lengths[i] % model.pad_multiple for i in g}) > 1 for g in groups)
 
 
 @pytest.mark.slow

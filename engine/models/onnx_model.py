@@ -343,8 +343,19 @@ class OnnxCandidateModel:
         new_tokens = max((r.budget for r in requests), default=0)
         cost = generation_cost(prefill, self._kv_bytes_per_token, new_tokens,
                                kv_cache_budget(self._weight_bytes, self._device_free_bytes))
+        # A quantised model pads every prompt to whole lanes from the start, alone or not
+        # (_lane_width), so any lengths may share a batch: group only by similar length.
+        rule = 1 if self.pad_multiple is not None else None
         return group_by_length([len(r.ids) for r in requests], self.generation_batch_size,
-                               self.pad_multiple, cost)
+                               rule, cost)
+
+    def _lane_width(self, lengths: list[int]) -> int:
+        """The cache width a quantised batch is padded to: its longest prompt rounded up to
+        a whole number of lanes. Every prompt, even alone, gets leading pads up to a lane
+        boundary, so a prompt's pads differ between any two batches by whole lanes only,
+        which keeps its every sum bitwise what it is alone (engine.models.pad_alignment)."""
+        m = self.pad_multiple or 1
+        return -(-max(lengths) // m) * m
 
     def _prefill(self, prompts: list[list[int]]
                  ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
@@ -352,13 +363,14 @@ class OnnxCandidateModel:
         the prefix they share (a system prompt) computed once and reused, as in scoring.
 
         Pads sit after that prefix, which only fp32 takes exactly. A quantised model's
-        prompts of different lengths are each run alone instead (still after the shared
-        prefix) and their caches padded from the very start, where pads in its pad
-        multiple are bitwise exact for every later step (engine.models.pad_alignment)."""
+        prompts are each run alone instead (still after the shared prefix) and their
+        caches padded from the very start to a whole number of lanes (_lane_width), where
+        pads are bitwise exact for every later step (engine.models.pad_alignment). A model
+        with no exact pad multiple batches equal lengths only, unpadded."""
         prefix = self._shared_prefix(prompts)
         p, b = len(prefix), len(prompts)
         shared = self._prefix_past(prefix) if p else None
-        if self.pad_multiple != 1 and len({len(e) for e in prompts}) > 1:
+        if self.pad_multiple not in (1, None):
             return self._prefill_each(prompts, p, shared)
         ids, mask, pos = left_pad([e[p:] for e in prompts], p, self.pad_token_id)
         past = None
@@ -372,8 +384,8 @@ class OnnxCandidateModel:
                       shared: list[np.ndarray] | None
                       ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
         """Each prompt's own forward pass after the shared prefix, stacked with leading
-        pads (zeros in the cache, 0 in the mask) up to the longest."""
-        width = max(len(e) for e in prompts)
+        pads (zeros in the cache, 0 in the mask) up to the lane-rounded longest."""
+        width = self._lane_width([len(e) for e in prompts])
         last, caches = [], []
         for e in prompts:
             n = len(e)

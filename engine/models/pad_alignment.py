@@ -18,10 +18,13 @@ lengths is padded from the start, without prefix reuse). Computing a prefix's
 KV cache first and the rest after it is exact (same sums in the same lanes).
 The lane width depends on the CPU and provider, so it is not assumed: at load,
 `probe_pad_multiple` runs a short prompt with and without leading pads and keeps
-the smallest multiple that is exact. Generation batches then hold prompts whose
-lengths differ by that multiple (engine.models.batching), and a quantised
-model's batch gives exactly what each prompt gives alone. If no multiple is
-exact, batches hold prompts of equal length only, exact by construction.
+the smallest multiple that is exact. Every prompt of a quantised model's generation
+is then padded from the start to a whole number of lanes, alone as in any batch
+(OnnxCandidateModel._lane_width): two batches differ in a prompt's pads by whole
+lanes only, so prompts of any lengths share a batch and each gives exactly what it
+gives alone. (Until issue 16's last stop, batches held only prompts whose lengths
+differed by that multiple, which split a batch of 8 into up to 4 small ones.) If no
+multiple is exact, batches hold prompts of equal length only, exact by construction.
 Scoring batches of a quantised model keep to equal lengths, since scoring
 reuses shared prefixes throughout.
 """
