@@ -111,6 +111,14 @@ def test_run_stores_every_planned_call_once(run_ws, tmp_path):
     split = time_split(store, run_id, setup=1.0, run=outcome.seconds, reports=2.0)
     assert f"scoring {meter.score_seconds:.0f} s, generation {meter.generate_seconds:.0f} s" \
         in split
+    # Generation is metered per kind of call: here only the two open answers generate.
+    opened = meter.generation_by_kind["open"]
+    assert set(meter.generation_by_kind) == {"open"}
+    assert opened.tokens == meter.generated_tokens == sum(c.completion_tokens for c in opens)
+    # seconds are stored to the millisecond: the rate agrees with them within that rounding
+    assert opened.tokens_per_second == pytest.approx(opened.tokens / opened.seconds,
+                                                     rel=0.0006 / opened.seconds)
+    assert f"open-ended answers {opened.tokens_per_second:.1f} tok/s" in split
 
     again = execute_run(ws, store, run_id)
     assert again.skipped == again.total and len(store.calls(run_id)) == len(calls)

@@ -109,9 +109,12 @@ def time_split(store, run_id: str, setup: float, run: float, reports: float) -> 
     throughput = store.get_run(run_id).summary.throughput.values()
     scoring = sum(t.score_seconds or 0.0 for t in throughput)
     generation = sum(t.generate_seconds or 0.0 for t in throughput)
+    by_model = store.get_run(run_id).summary.throughput
+    kinds = "".join(f"\n  generation, {name}: {t.generation_text()}"
+                    for name, t in by_model.items() if t.generation_text())
     return (f"time: models and corpus {setup:.0f} s; run {run:.0f} s (scoring {scoring:.0f} s, "
             f"generation {generation:.0f} s, loading/retrieval/judging/storing "
-            f"{max(run - scoring - generation, 0.0):.0f} s); reports {reports:.0f} s")
+            f"{max(run - scoring - generation, 0.0):.0f} s); reports {reports:.0f} s{kinds}")
 
 
 def _reports(ws: Workspace, store, run_id: str, console: Console) -> None:

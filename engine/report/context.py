@@ -124,6 +124,13 @@ class ReportContext:
         return {**{f"calls_{k}": v for k, v in derived.items()}, **summary}
 
     @property
+    def generation_by_kind(self) -> str:
+        """Generation throughput per kind of call (open answers, search turns, samples),
+        from the run's own meter; '' where the run recorded no such split."""
+        meter = self.run.throughput_of(self.model)
+        return meter.generation_text() if meter else ""
+
+    @property
     def reduced_profile(self) -> bool:
         """True when the run did less than the full suites: the cover must say so."""
         return self.profile != "full" or any(s.items_run < s.item_count for s in self.suites) \

@@ -234,6 +234,9 @@ class EvidenceSections(JudgeSections):
             for key, label, missing in metered:
                 if key in tp:
                     rows.append((label, num(tp[key]) if tp[key] is not None else missing))
+            by_kind = ctx.generation_by_kind
+            if by_kind:
+                rows.append(("Generation by kind of call", by_kind))
         else:
             rows.append(("Metered throughput", "not recorded by this run; derived from the "
                          "stored call latencies below"))

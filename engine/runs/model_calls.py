@@ -34,6 +34,7 @@ from engine.runs.calls import (Stopwatch, base_record, choose, error_record, map
                                parse_letter)
 from engine.runs.plan import RunConfig, WorkUnit
 from engine.runs.progress import ModelMeter, RunProgress
+from engine.runs.records import GenerationKind
 from engine.store.db import CallRecord, ResultsStore
 from engine.suites.schema import McqItem, OpenItem
 
@@ -255,7 +256,7 @@ def _searches(ctx: RunContext, units: list[WorkUnit], items: list[McqItem | Open
         for i, outcome in zip(rows, outcomes):
             found[i] = outcome
             for turn in outcome.aux_calls:   # search turns are generation time too
-                ctx.meter.add_generation(int(turn["completion_tokens"]),
+                ctx.meter.add_generation("search", int(turn["completion_tokens"]),
                                          float(turn["latency_ms"]))
     return found
 
@@ -342,11 +343,12 @@ def _generate_planned(ctx: RunContext, planned: list[_Planned],
     return list(zip(planned, gens))
 
 
-def _generated_record(ctx: RunContext, p: _Planned, gen: Generation) -> CallRecord:
+def _generated_record(ctx: RunContext, p: _Planned, gen: Generation,
+                      kind: GenerationKind) -> CallRecord:
     rec = base_record(ctx.run_id, p.unit, p.plan.prompt_text, dict(p.plan.context))
     rec.output_text = gen.text
     _with_costs(rec, p.plan, gen.prompt_tokens, gen.completion_tokens, gen.latency_ms)
-    ctx.meter.add_generation(gen.completion_tokens, gen.latency_ms)
+    ctx.meter.add_generation(kind, gen.completion_tokens, gen.latency_ms)
     return rec
 
 
@@ -363,7 +365,7 @@ def _sample_answers(ctx: RunContext, batch: list[WorkUnit]) -> None:
                                    temperature=ctx.settings.sample_temperature,
                                    top_p=SAMPLE_TOP_P, seed=u.variant.index) for u in batch]
     for p, gen in _generate_planned(ctx, [_Planned(u, plan, None) for u in batch], settings):
-        rec = _generated_record(ctx, p, gen)
+        rec = _generated_record(ctx, p, gen, "sample")
         rec.chosen = parse_letter(gen.text, plan.letters)
         rec.context["sample_seed"] = p.unit.variant.index
         ctx.store_call(rec, p.unit)
@@ -383,6 +385,6 @@ def _open_answers(ctx: RunContext, batch: list[WorkUnit]) -> None:
     greedy = GenerationSettings(max_new_tokens=ctx.settings.open_max_new_tokens,
                                 temperature=0.0)
     for p, gen in _generate_planned(ctx, planned, [greedy] * len(planned)):
-        rec = _generated_record(ctx, p, gen)
+        rec = _generated_record(ctx, p, gen, "open")
         rec.context["finish_reason"] = gen.finish_reason
         ctx.store_call(rec, p.unit)   # the sink judges it once stored

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from engine.events import ProgressCallback, emit
 from engine.runs.plan import WorkUnit
-from engine.runs.records import ModelThroughput
+from engine.runs.records import GenerationKind, GenerationShare, ModelThroughput
 from engine.store.db import CallRecord, ResultsStore
 from engine.suites.schema import McqItem
 
@@ -26,10 +26,23 @@ class ModelMeter:
     generated_tokens: int = 0
     generate_seconds: float = 0.0
     prompt_tokens: int = 0
+    by_kind: dict[GenerationKind, GenerationShare] = field(default_factory=dict)
 
-    def add_generation(self, completion_tokens: int, latency_ms: float) -> None:
+    def add_generation(self, kind: GenerationKind, completion_tokens: int,
+                       latency_ms: float) -> None:
         self.generated_tokens += completion_tokens
         self.generate_seconds += latency_ms / 1000.0
+        share = self.by_kind.setdefault(kind, GenerationShare())
+        share.tokens += completion_tokens
+        share.seconds += latency_ms / 1000.0
+
+    def merge(self, other: "ModelMeter") -> None:
+        """Add another meter's counts (a Ray package's) into this one."""
+        self.scored += other.scored
+        self.score_seconds += other.score_seconds
+        self.prompt_tokens += other.prompt_tokens
+        for kind, share in other.by_kind.items():
+            self.add_generation(kind, share.tokens, share.seconds * 1000.0)
 
     def summary(self, provider: str) -> ModelThroughput:
         return ModelThroughput(
@@ -37,10 +50,17 @@ class ModelMeter:
             items_per_second=round(self.scored / self.score_seconds, 2)
             if self.score_seconds else None,
             generated_tokens=self.generated_tokens,
-            tokens_per_second=round(self.generated_tokens / self.generate_seconds, 2)
-            if self.generate_seconds else None,
+            tokens_per_second=_rate(self.generated_tokens, self.generate_seconds),
             prompt_tokens=self.prompt_tokens, score_seconds=round(self.score_seconds, 3),
-            generate_seconds=round(self.generate_seconds, 3))
+            generate_seconds=round(self.generate_seconds, 3),
+            generation_by_kind={kind: GenerationShare(
+                tokens=share.tokens, seconds=round(share.seconds, 3),
+                tokens_per_second=_rate(share.tokens, share.seconds))
+                for kind, share in sorted(self.by_kind.items())})
+
+
+def _rate(tokens: int, seconds: float) -> float | None:
+    return round(tokens / seconds, 2) if seconds else None
 
 
 @dataclass

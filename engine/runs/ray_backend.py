@@ -229,12 +229,7 @@ def _store_package(result: PackageResult, by_key: dict[tuple, WorkUnit], sink: S
         else None
     state.node_rates[result.node] = node.calls_per_second or 0.0
     state.node = result.node
-    m, add = tally.meter, result.meter
-    m.scored += add.scored
-    m.score_seconds += add.score_seconds
-    m.generated_tokens += add.generated_tokens
-    m.generate_seconds += add.generate_seconds
-    m.prompt_tokens += add.prompt_tokens
+    tally.meter.merge(result.meter)
     for key, rec in result.calls:
         sink.put(rec, by_key[key])
 

@@ -36,6 +36,23 @@ class RunEnvironment(BaseModel):
     models: dict[str, ModelEnvironment] = Field(default_factory=dict)
 
 
+# What a run generates text for, each metered apart: open-ended answers are the figure
+# issue 16 targets, while an agentic search turn is mostly prefill of a long prompt for a
+# few tokens and would hide it in one mixed tokens/s.
+GenerationKind = Literal["open", "search", "sample"]
+GENERATION_KINDS: dict[GenerationKind, str] = {
+    "open": "open-ended answers", "search": "agentic search turns",
+    "sample": "sampled MCQ answers"}
+
+
+class GenerationShare(BaseModel):
+    """Tokens generated for one kind of call and the wall seconds they took."""
+
+    tokens: int = 0
+    seconds: float = 0.0
+    tokens_per_second: float | None = None
+
+
 class ModelThroughput(BaseModel):
     """The run's own meter for one model: time in scoring vs generation."""
 
@@ -49,6 +66,18 @@ class ModelThroughput(BaseModel):
     # built a prompt for); the rest of a model's time is loading, retrieval and storing.
     score_seconds: float | None = None
     generate_seconds: float | None = None
+    generation_by_kind: dict[GenerationKind, GenerationShare] = Field(default_factory=dict)
+
+    def generation_text(self) -> str:
+        """Generation throughput per kind of call, as every surface prints it; '' for a
+        run that recorded none (older runs metered generation as one figure)."""
+        parts = []
+        for kind, share in self.generation_by_kind.items():
+            rate = (f"{share.tokens_per_second:.1f} tok/s" if share.tokens_per_second
+                    is not None else "no time metered")
+            parts.append(f"{GENERATION_KINDS[kind]} {rate} ({share.tokens:,} tokens in "
+                         f"{share.seconds:.1f} s)")
+        return "; ".join(parts)
 
 
 class NodeThroughput(BaseModel):
