@@ -313,3 +313,56 @@ def test_prefix_cache_keeps_the_head_shared_with_the_next_item(tiny_model, monke
     tiny_model.reuse_prefix = True
     lone = mcq_prompts(tiny_model, [QUESTIONS[2]])
     assert len(tiny_model._shared_prefix([tiny_model.encode(lone[0])])) >= 8
+
+
+def _extended_pairs(model):
+    """Prompt pairs shaped like one item's standard-RAG and max-context prompts: the second
+    opens with all of the first's evidence and adds more before the question."""
+    prompts = []
+    for i, q in enumerate(QUESTIONS[:3]):
+        evidence = f"passage {i}: " + "the ct shows a small effusion and clear lungs. " * 6
+        more = "a further passage about contrast timing and renal function. " * 2
+        prompts += mcq_prompts(model, [evidence + q, evidence + more + q])
+    return prompts
+
+
+def test_prompts_sharing_a_long_head_compute_it_once(tiny_model, monkeypatch):
+    """Within one call, each pair's long shared head gets its own prefix pass: the forward
+    passes after it run only what differs, and every score equals the prompt scored alone."""
+    from engine.models.prefix_cache import SUBSET_PREFIX_GAIN, prefix_groups
+
+    prompts = _extended_pairs(tiny_model)
+    letters = [LETTERS[0]] * len(prompts)
+    encoded = [tiny_model.encode(p) for p in prompts]
+    base = len(tiny_model._shared_prefix(encoded))
+    groups, rest = prefix_groups(encoded, base)
+    assert sorted(map(sorted, groups)) == [[0, 1], [2, 3], [4, 5]] and rest == []
+    tiny_model.forget_prefix_cache()
+    widths = []
+    forward = tiny_model._forward
+    monkeypatch.setattr(tiny_model, "_forward",
+                        lambda ids, *a: widths.append(ids.shape) or forward(ids, *a))
+    got = tiny_model.score_options(prompts, letters)
+    monkeypatch.undo()
+    total = sum(len(e) for e in encoded)
+    assert sum(b * w for b, w in widths) < total - 2 * SUBSET_PREFIX_GAIN   # heads run once
+    tiny_model.reuse_prefix, tiny_model.batch_size = False, 1
+    ref = [tiny_model.score_options([p], [l])[0] for p, l in zip(prompts, letters)]
+    for a, b in zip(got, ref):
+        assert a.prompt_tokens == b.prompt_tokens
+        assert max(abs(a.logprobs[k] - b.logprobs[k]) for k in a.logprobs) < 1e-4
+
+
+def test_int8_long_shared_heads_score_bitwise_as_alone(tiny_model_store, workspace):
+    """Computing a prefix first and the rest after it is exact for a quantised model too."""
+    from engine.models.registry import load_model
+    from tests.fixtures.models import copy_models
+
+    copy_models(tiny_model_store, workspace, "chatml-int8")
+    model = load_model(workspace, tiny_model_store.names["chatml-int8"])
+    prompts = _extended_pairs(model)
+    letters = [LETTERS[0]] * len(prompts)
+    got = model.score_options(prompts, letters)
+    model.batch_size, model.reuse_prefix = 1, False
+    alone = [model.score_options([p], [l])[0] for p, l in zip(prompts, letters)]
+    assert [a.logprobs for a in alone] == [b.logprobs for b in got]

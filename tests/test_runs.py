@@ -281,6 +281,30 @@ def test_a_run_executing_in_another_process_is_refused(run_ws, tmp_path):
     assert execute_run(ws, store, run_id).status == "completed"
 
 
+def test_max_context_units_are_scored_beside_their_standard_rag_units():
+    """max_context's prompt opens with all of standard RAG's evidence, so each max_context
+    unit is moved to just after the standard_rag unit of the same item (one scoring batch,
+    one pass over the shared head); nothing is lost and everything else keeps its place."""
+    from engine.conditions import registry
+    from engine.runs.model_calls import beside_extended_prompts
+    from engine.runs.plan import WorkUnit
+    from tests.test_metrics_data import mcq_suite
+
+    assert registry.condition("max_context").extends_prompt_of == "standard_rag"
+    suite = mcq_suite()
+    items = suite.items[:3]
+    units = [WorkUnit("m", suite, it, c) for c in ("closed_book", "standard_rag",
+                                                  "agentic_rag", "max_context")
+             for it in items]
+    units.append(WorkUnit("m", suite, suite.items[3], "max_context"))   # no partner pending
+    got = beside_extended_prompts(units)
+    assert sorted(map(id, got)) == sorted(map(id, units))
+    assert [(u.item.id, u.condition) for u in got] == (
+        [(it.id, "closed_book") for it in items]
+        + [(it.id, c) for it in items for c in ("standard_rag", "max_context")]
+        + [(it.id, "agentic_rag") for it in items] + [("q4", "max_context")])
+
+
 def test_an_items_permutations_are_batched_together_and_share_the_question(run_ws, tmp_path):
     from engine.conditions import build_mcq_prompt, permute_options
     from engine.models.registry import load_model

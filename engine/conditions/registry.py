@@ -67,6 +67,11 @@ class Condition:
     # and the window is the one capped by a profile's max_context_tokens.
     fills_window: bool = False
     model_search: ModelSearch | None = None
+    # The condition whose MCQ prompt this one's begins with, for the same item (max_context
+    # packs standard RAG's ranking further, so its prompt opens with all of standard RAG's
+    # evidence): the run scores the two side by side so that shared head is computed once.
+    # A scheduling hint only: results are the same without it.
+    extends_prompt_of: str | None = None
 
     def __post_init__(self) -> None:
         retrieves = self.open_items is OpenItems.RETRIEVED_IF_ASKED
@@ -111,7 +116,7 @@ REGISTRY: tuple[Condition, ...] = (
               "relevance-ordered corpus chunks packed until the context window is full",
               needs_corpus=True, build_mcq=max_context.build,
               open_items=OpenItems.RETRIEVED_IF_ASKED, find_open=max_context.find_open,
-              fills_window=True),
+              fills_window=True, extends_prompt_of="standard_rag"),
 )
 _BY_NAME: dict[str, Condition] = {c.name: c for c in REGISTRY}
 

@@ -268,25 +268,45 @@ class OnnxCandidateModel:
         for i, ls in enumerate(letters):
             if not ls:
                 raise SafeVetError(f"prompt {i} offers no option letters")
-        t0 = time.perf_counter()
-        prefix = self._shared_prefix(encoded)
-        if prefix:
-            self._prefix_past(prefix)
-        prefix_ms = (time.perf_counter() - t0) * 1000.0 / len(prompts)
         results: list[OptionScores | None] = [None] * len(prompts)
         done = 0
-        for batch in self._batches([len(e) for e in encoded]):
-            t = time.perf_counter()
-            last = self._last_logits([encoded[i][len(prefix):] for i in batch], prefix)
-            share = (time.perf_counter() - t) * 1000.0 / len(batch)
-            logp = log_softmax(last)
-            for r, i in enumerate(batch):
-                results[i] = option_scores(logp[r], letters[i], letter_ids[i],
-                                           len(encoded[i]), share + prefix_ms)
-            done += len(batch)
-            emit(progress, "score", f"scored {done}/{len(prompts)}", done=done,
-                 total=len(prompts))
+        for members, prefix in self._scoring_parts(encoded):
+            t0 = time.perf_counter()
+            if prefix:
+                self._prefix_past(prefix)
+            prefix_ms = (time.perf_counter() - t0) * 1000.0 / len(members)
+            for batch in self._batches([len(encoded[i]) for i in members]):
+                rows = [members[j] for j in batch]
+                t = time.perf_counter()
+                last = self._last_logits([encoded[i][len(prefix):] for i in rows], prefix)
+                share = (time.perf_counter() - t) * 1000.0 / len(rows)
+                logp = log_softmax(last)
+                for r, i in enumerate(rows):
+                    results[i] = option_scores(logp[r], letters[i], letter_ids[i],
+                                               len(encoded[i]), share + prefix_ms)
+                done += len(rows)
+                emit(progress, "score", f"scored {done}/{len(prompts)}", done=done,
+                     total=len(prompts))
         return [r for r in results if r is not None]
+
+    def _scoring_parts(self, encoded: list[list[int]]
+                       ) -> list[tuple[list[int], tuple[int, ...]]]:
+        """The call's prompts as (indices, the prefix computed once for them): first those
+        that share only the call's common prefix, then each subset that shares much more
+        (engine.models.prefix_cache.prefix_groups; one item's standard-RAG and max-context
+        prompts), each from its own longer prefix."""
+        prefix = self._shared_prefix(encoded)
+        if not self.reuse_prefix or self._pads_lead_only:
+            return [(list(range(len(encoded))), prefix)]
+        groups, rest = prefix_cache.prefix_groups(encoded, len(prefix))
+        parts = [(rest, prefix)] if rest else []
+        for group in groups:
+            first = encoded[group[0]]
+            n = min([len(encoded[i]) for i in group] + [prefix_cache.common_head(
+                first, encoded[i]) for i in group[1:]])
+            n = min(n, min(len(encoded[i]) for i in group) - 1)
+            parts.append((group, tuple(first[:n])))
+        return parts
 
     def next_token_logits(self, prompts: list[str]) -> np.ndarray:
         """Raw logits at the last position of each prompt (float32, [n, vocab]).

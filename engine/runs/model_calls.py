@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Iterable, Literal, Protocol
 
+from engine.conditions import registry
 from engine.conditions import (PromptPlan, SearchOutcome, build_mcq_prompt, build_open_prompt,
                                permute_options, search_many, searches_with_model)
 from engine.events import CancelToken
@@ -119,7 +120,7 @@ def work_batches(units: list[WorkUnit], settings: "RunSettings") -> Iterable[Wor
     scoring = [u for u in units if isinstance(u.item, McqItem) and u.variant.kind != "sample"]
     scoring_keys = {u.key for u in scoring}
     other = [u for u in units if u.key not in scoring_keys]
-    for batch in batches(scoring, settings.batch_size):
+    for batch in batches(beside_extended_prompts(scoring), settings.batch_size):
         yield WorkBatch("score", batch)
     for batch in generation_batches(other, settings.generation_batch_size):
         yield WorkBatch("sample" if isinstance(batch[0].item, McqItem) else "open", batch)
@@ -188,6 +189,36 @@ def run_model_units(ctx: RunContext, units: list[WorkUnit]) -> None:
         if ctx.cancel.cancelled:
             return
         run_package(ctx, package)
+
+
+def beside_extended_prompts(units: list[WorkUnit]) -> list[WorkUnit]:
+    """`units` in order, but each unit of a condition whose prompt extends another's
+    (registry `extends_prompt_of`: max_context over standard_rag) moved to just after its
+    partner unit (same suite, item and variant), so both land in one scoring batch and
+    the model computes their long shared head once. Units without a pending partner keep
+    their place."""
+    partner_of = {c.name: c.extends_prompt_of for c in registry.REGISTRY
+                  if c.extends_prompt_of}
+
+    def key(u: WorkUnit, condition: str) -> tuple[str, str, str, str]:
+        return (u.suite.id, u.item.id, condition, str(u.variant))
+
+    pending = {key(u, u.condition) for u in units}
+    followers: dict[tuple[str, str, str, str], WorkUnit] = {}
+    for u in units:
+        base = partner_of.get(u.condition)
+        if base is not None and key(u, base) in pending:
+            followers[key(u, base)] = u
+    moved = {id(u) for u in followers.values()}
+    out: list[WorkUnit] = []
+    for u in units:
+        if id(u) in moved:
+            continue
+        out.append(u)
+        follower = followers.get(key(u, u.condition))
+        if follower is not None:
+            out.append(follower)
+    return out
 
 
 def batches(units: list[WorkUnit], size: int) -> Iterable[list[WorkUnit]]:
