@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import NotFoundError
-from engine.metrics.types import DEFAULT_TAU, RunMetrics
+from engine.metrics.types import DEFAULT_TAU, CallOrder, RunMetrics
 from engine.runs.records import RunRecord
 from engine.runs.run_suites import load_run_suites
 from engine.store.db import ResultsStore
@@ -33,13 +33,18 @@ class MetricParams:
     tau: float = DEFAULT_TAU
     n_boot: int = DEFAULT_N_BOOT
     seed: int = DEFAULT_SEED
+    # The order a cell's calls are read in (engine.metrics.compute CALL_ORDERS): "key" for
+    # every figure computed now; a manifest written before the field existed was computed
+    # in "stored" order, and verify recomputes it that way.
+    call_order: CallOrder = "key"
 
     @classmethod
     def of_run(cls, run: RunRecord) -> "MetricParams":
         return cls(tau=run.config.settings.tau)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tau": self.tau, "n_boot": self.n_boot, "seed": self.seed}
+        return {"tau": self.tau, "n_boot": self.n_boot, "seed": self.seed,
+                "call_order": self.call_order}
 
 
 def run_suites_for(store: ResultsStore, run: RunRecord, ws: Workspace | None = None,
@@ -62,7 +67,8 @@ def run_figures(store: ResultsStore, run_id: str, *, ws: Workspace | None = None
     if suites is None:
         suites = run_suites_for(store, run, ws, model)
     metrics = compute_run_metrics(store, run_id, suites, tau=params.tau, n_boot=params.n_boot,
-                                  seed=params.seed, models=[model] if model else None)
+                                  seed=params.seed, models=[model] if model else None,
+                                  call_order=params.call_order)
     return restrict_to_model(metrics, model) if model else metrics
 
 

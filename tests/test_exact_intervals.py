@@ -174,3 +174,37 @@ def test_a_limit_no_result_on_the_suite_can_pass_says_how_many_items_it_needs():
     _, _, reason = judge("max", 0.02, Estimate(value=0.05, low=0.03, high=0.08, n=300), True)
     assert reason == "upper bound > limit"
     assert items_to_show("max", 0.0) is None
+
+
+def test_figures_do_not_depend_on_the_order_calls_were_stored(tmp_path):
+    """A Ray run, a resumed run or a retried package stores the same calls in another
+    order: figures are computed in key order, so they come out identical; the store's own
+    order (how reports signed before the choice was recorded were computed) still can."""
+    suite = mcq_suite()
+    letters = "ABCD"
+    calls = []
+    for k in range(12):
+        item = suite.items[k % 4]
+        chosen = letters[(k * 7) % 3]
+        probs = {x: (0.55 if x == chosen else 0.15) for x in item.options}
+        calls.append(call(f"m{k // 4}", item.id, "closed_book", chosen, 0.55, probs))
+    stores = []
+    for name, ordered in (("forward", calls), ("backward", calls[::-1])):
+        store = new_store(tmp_path / name)
+        for c in ordered:
+            store.record_call(c)
+        stores.append(store)
+    dumps = [compute_run_metrics(s, RUN, {"rad": suite}, n_boot=300).model_dump_json()
+             for s in stores]
+    assert dumps[0] == dumps[1]
+    stored = [compute_run_metrics(s, RUN, {"rad": suite}, n_boot=300,
+                                  call_order="stored").model_dump_json() for s in stores]
+    assert stored[0] == dumps[0]      # stored in key order already: the same figures
+
+
+def test_every_report_manifest_records_the_call_order_its_figures_used():
+    """New reports say "key"; verify reads a manifest without the field as "stored"."""
+    from engine.figures import MetricParams
+
+    assert MetricParams().call_order == "key"
+    assert MetricParams().as_dict()["call_order"] == "key"

@@ -173,7 +173,8 @@ def test_embedded_manifest_holds_every_hash_and_figure(built):
     assert manifest["overall_verdict"] in ("PASS", "FAIL", "NOT FULLY ASSESSED")
     assert {v["verdict"] for v in manifest["verdicts"]} <= {"PASS", "FAIL", "NOT ASSESSED"}
     assert manifest["software"]["reportlab"]
-    assert manifest["metric_params"] == {"tau": 0.8, "n_boot": 2000, "seed": 0}
+    assert manifest["metric_params"] == {"tau": 0.8, "n_boot": 2000, "seed": 0,
+                                         "call_order": "key"}
 
 
 def test_cover_states_profile_identity_and_verdict(built):

@@ -26,21 +26,27 @@ from engine.metrics.mcq import (INDICATOR_NAMES, PRIMARY, ScoredAnswer, carried_
                                 cell_metrics, not_applicable_reason, score_call)
 from engine.metrics.open_ended import open_metrics
 from engine.metrics.paired import paired_comparisons
-from engine.metrics.types import DEFAULT_TAU, Estimate, PairedComparison, RunMetrics
+from engine.metrics.types import (DEFAULT_TAU, CallOrder, Estimate, PairedComparison,
+                                  RunMetrics)
 from engine.metrics.worst_case import CellAnswers, worst_case
 from engine.store.db import CallRecord, ResultsStore
 from engine.suites.schema import McqItem, Suite
 
 
+
+
 def compute_run_metrics(store: ResultsStore, run_id: str, suites: dict[str, Suite],
                         tau: float = DEFAULT_TAU, n_boot: int = 2000, seed: int = 0,
-                        models: list[str] | None = None) -> RunMetrics:
+                        models: list[str] | None = None,
+                        call_order: CallOrder = "key") -> RunMetrics:
     """All figures for one run (optionally only some models).
 
     Retired items are left out: a reviewer retired them because their labels cannot be
     trusted, so stored answers to them must not count for or against a model.
     """
     calls = [c for c in store.calls(run_id) if models is None or c.model in models]
+    if call_order == "key":
+        calls.sort(key=lambda c: c.key)
     mcq_items = {sid: {it.id: it for it in s.active_items() if isinstance(it, McqItem)}
                  for sid, s in suites.items()}
     mcq_calls: dict[tuple[str, str, str, str], list[CallRecord]] = defaultdict(list)

@@ -19,6 +19,15 @@ from engine.judges.types import JudgeAgreement
 # setting of every run, stated in every report); this is its one default.
 DEFAULT_TAU = 0.8
 
+# How a run's calls are ordered before figures are computed from them. "key": by each
+# call's unique key, so the figures do not depend on the order calls were stored (a Ray
+# run, a resumed run or a retried package stores the same calls in another order, and a
+# mean summed in another order, or a bootstrap resample drawn over rows in another order,
+# comes out different). "stored": the store's order, how every figure was computed before
+# this choice was recorded; kept so that reports signed then still verify.
+CallOrder = Literal["key", "stored"]
+CALL_ORDERS: tuple[CallOrder, ...] = ("key", "stored")
+
 
 # Which method gave an interval: the percentile bootstrap over items, or the exact
 # Clopper-Pearson interval of a rate at 0/n or n/n (engine.metrics.bootstrap.rate_means).

@@ -22,7 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
-from engine.metrics.types import DEFAULT_TAU
+from engine.metrics.types import CALL_ORDERS, DEFAULT_TAU
 from engine.errors import SafeVetError
 from engine.report.cms_shape import cms_shape_problems
 from engine.report.signing import MANIFEST_NAME
@@ -323,9 +323,12 @@ def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> N
         now_status = run.status
         p = manifest.get("metric_params") or {}
         defaults = MetricParams()
+        # A manifest from before call_order existed was computed in the store's order.
+        order = p.get("call_order", "stored")
         params = MetricParams(tau=float(p.get("tau", DEFAULT_TAU)),
                               n_boot=int(p.get("n_boot", defaults.n_boot)),
-                              seed=int(p.get("seed", defaults.seed)))
+                              seed=int(p.get("seed", defaults.seed)),
+                              call_order=order if order in CALL_ORDERS else "key")
         fresh = run_figures(store, result.run_id or "", ws=ws, model=result.model or "",
                             params=params)
         # A "Compared with" section's figures are recomputed the same way (engine.compare).
