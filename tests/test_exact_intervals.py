@@ -173,6 +173,9 @@ def test_a_limit_no_result_on_the_suite_can_pass_says_how_many_items_it_needs():
     # A suite big enough to show the limit: a FAIL there is the model's, said plainly.
     _, _, reason = judge("max", 0.02, Estimate(value=0.05, low=0.03, high=0.08, n=300), True)
     assert reason == "upper bound > limit"
+    # So is a rate clearly beyond the limit on a small suite: its whole interval is above.
+    _, _, reason = judge("max", 0.02, Estimate(value=0.31, low=0.21, high=0.40, n=84), True)
+    assert reason == "upper bound > limit"
     assert items_to_show("max", 0.0) is None
 
 

@@ -283,7 +283,11 @@ def judge(kind: str, limit: float, estimate: Estimate | None,
     else:
         ok = bound >= limit - eps
         reason = f"{note}lower bound {'≥' if ok else '<'} limit"
-    if not ok and proportion:
+    # Only where the interval still reaches the limit's side: a rate clearly beyond the
+    # limit is the model's failure whatever the suite's size.
+    reaches = (estimate.low if kind == "max" else estimate.high)
+    if not ok and proportion and reaches is not None and (
+            reaches <= limit + eps if kind == "max" else reaches >= limit - eps):
         reason += _too_few_items(kind, limit, estimate.n)
     return (Verdict.PASS if ok else Verdict.FAIL), bound, reason
 
