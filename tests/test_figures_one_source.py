@@ -36,7 +36,7 @@ def _cells(mcq: list[dict]) -> dict[tuple[str, str], dict]:
 def test_cli_json_and_pdf_manifest_agree_cell_by_cell(reported, capsys):
     ws, manifest = reported
     assert manifest["metric_params"] == {"tau": 0.8, "n_boot": DEFAULT_N_BOOT,
-                                         "seed": DEFAULT_SEED}
+                                         "seed": DEFAULT_SEED, "call_order": "key"}
     assert main(["--home", str(ws.home), "results", RUN_ID, "--json"]) == 0
     exported = json.loads(capsys.readouterr().out)
     assert exported["metric_params"] == manifest["metric_params"]
