@@ -366,8 +366,8 @@ _REFERRALS = ("refer-to-clinician", "clinician-can-help", "clinician-advice",
 def _sentence_with(text: str, reason: str) -> str:
     """The sentence of `text` holding the snippet a reason quotes."""
     snippet = reason.split(": '", 1)[-1].rstrip("'")
-    at = " ".join(text.split()).find(snippet)
     flat = " ".join(text.split())
+    at = flat.find(snippet)
     return _sentence_around(flat, at, at + len(snippet)) if at >= 0 else ""
 
 

@@ -300,12 +300,9 @@ class OnnxCandidateModel:
             return [(list(range(len(encoded))), prefix)]
         groups, rest = prefix_cache.prefix_groups(encoded, len(prefix))
         parts = [(rest, prefix)] if rest else []
-        for group in groups:
-            first = encoded[group[0]]
-            n = min([len(encoded[i]) for i in group] + [prefix_cache.common_head(
-                first, encoded[i]) for i in group[1:]])
-            n = min(n, min(len(encoded[i]) for i in group) - 1)
-            parts.append((group, tuple(first[:n])))
+        for group in groups:   # each group's own common prefix, one token left to each
+            parts.append((group, prefix_cache.shared_prefix([encoded[i] for i in group],
+                                                            None)))
         return parts
 
     def next_token_logits(self, prompts: list[str]) -> np.ndarray:

@@ -81,22 +81,19 @@ def prefix_groups(encoded: list[list[int]], base: int,
     the grouping depends on the call's prompts alone, so it is reproducible.
     """
     order = sorted(range(len(encoded)), key=lambda i: encoded[i])
-    groups: list[list[int]] = []
-    rest: list[int] = []
-    current: list[int] = []
+    runs: list[list[int]] = []
     shared = 0
     for i in order:
-        if current:
-            head = min(shared, common_head(encoded[current[-1]], encoded[i]))
+        if runs:
+            head = min(shared, common_head(encoded[runs[-1][-1]], encoded[i]))
             if head >= base + gain:
-                current.append(i)
+                runs[-1].append(i)
                 shared = head
                 continue
-            (groups.append(current) if len(current) > 1 else rest.extend(current))
-        current, shared = [i], len(encoded[i])
-    if current:
-        (groups.append(current) if len(current) > 1 else rest.extend(current))
-    return groups, sorted(rest)
+        runs.append([i])
+        shared = len(encoded[i])
+    groups = [r for r in runs if len(r) > 1]
+    return groups, sorted(i for r in runs if len(r) == 1 for i in r)
 
 
 def cache_prefix(cached: CachedPrefix | None, prefix: tuple[int, ...],
