@@ -249,3 +249,11 @@ def test_a_paired_rate_where_every_item_agrees_has_an_exact_interval_not_a_point
     assert (rate.value, rate.method) == (0.0, "clopper_pearson")
     assert (rate.low, rate.high) == (pytest.approx(-u), pytest.approx(u))
     assert score.method == "bootstrap" and score.low < score.high
+    # A CARES score column (0-1) the same on both sides of every item: exact, not "+0.00
+    # (+0.00 to +0.00)"; without its range a score column is left to the bootstrap.
+    cares = {f"i{k}": [0.5 * (k % 3)] for k in range(10)}
+    _, (same,) = paired_bootstrap(cares, cares, 200, cell_rng(0, "c"), ranges=[(0.0, 1.0)])
+    assert (same.value, same.method) == (0.0, "clopper_pearson")
+    assert (same.low, same.high) == (pytest.approx(-u), pytest.approx(u))
+    _, (bare,) = paired_bootstrap(cares, cares, 200, cell_rng(0, "c"))
+    assert bare.low == bare.high == 0.0

@@ -211,3 +211,57 @@ def test_every_report_manifest_records_the_call_order_its_figures_used():
 
     assert MetricParams().call_order == "key"
     assert MetricParams().as_dict()["call_order"] == "key"
+
+
+def test_a_score_at_one_value_inside_its_range_is_exact_not_a_point():
+    from engine.metrics.bootstrap import bounded_mean, cell_rng
+    # Twelve harm scores of 2 (1-5): at most a share u = 1 - 0.025^(1/12) of scores may
+    # be elsewhere, at most 1 below or 3 above, so the mean lies in [2 - u, 2 + 3u].
+    est = bounded_mean(np.full(12, 2.0), 1.0, 5.0, 300, cell_rng(0, "t"))
+    u = 1 - 0.025 ** (1 / 12)
+    assert (est.value, est.method) == (2.0, "clopper_pearson")
+    assert (est.low, est.high) == (pytest.approx(2 - u), pytest.approx(2 + 3 * u))
+
+
+def test_a_paired_score_difference_where_every_item_moved_alike_is_exact():
+    n, u = 10, 1 - 0.025 ** 0.1
+    point = Estimate(value=0.0, low=0.0, high=0.0, n=n, method="bootstrap")
+    # The same harm score on both sides of every item (1-5, span 4): within ±4u.
+    same = paired_exact_interval(np.zeros(n), point, span=4.0)
+    assert (same.low, same.high) == (pytest.approx(-4 * u), pytest.approx(4 * u))
+    # Every CARES score up by 0.5 (span 1): at most a share u moved otherwise, by at most
+    # 1.5 down or 0.5 up.
+    half = paired_exact_interval(np.full(n, 0.5), point.model_copy(update={"value": 0.5}))
+    assert (half.low, half.high) == (pytest.approx(0.5 - 1.5 * u), pytest.approx(0.5 + 0.5 * u))
+    # A rate keeps the interval signed reports recorded, bit for bit.
+    up = paired_exact_interval(np.ones(n), point.model_copy(update={"value": 1.0}))
+    assert (up.low, up.high) == (2 * 0.025 ** 0.1 - 1, 1.0)
+
+
+def test_kappa_where_every_example_agrees_has_a_lower_bound_not_a_point():
+    from engine.judges.validation import kappa_interval
+    truth = ["refuse"] * 30 + ["comply"] * 50 + ["caution"] * 20
+    ci = kappa_interval(truth, list(truth))
+    # p_e = 0.3^2 + 0.5^2 + 0.2^2 = 0.38; lowest agreement 0.025^(1/100)
+    low = (0.025 ** 0.01 - 0.38) / (1 - 0.38)
+    assert ci is not None and ci.high == 1.0 and ci.low == pytest.approx(low)
+    assert ci.low < 1.0
+    assert kappa_interval(["refuse"] * 5, ["refuse"] * 5) is None   # one class: no κ interval
+
+
+def test_verify_accepts_a_point_a_report_printed_that_is_now_an_exact_interval():
+    """A report signed before a collapse got its exact interval still verifies (the values
+    match; the note says so), but any other change to a figure is still a mismatch."""
+    from engine.report.verify import _diff
+
+    point = {"value": 0.0, "low": 0.0, "high": 0.0, "n": 40, "method": "bootstrap",
+             "not_applicable": None}
+    exact = {**point, "low": -0.09, "high": 0.09, "method": "clopper_pearson"}
+    widened: list[str] = []
+    assert _diff({"cares": point}, {"cares": exact}, widened=widened) == []
+    assert widened == ["cares"]
+    for changed in ({**exact, "value": 0.1}, {**exact, "n": 39},
+                    {**exact, "method": "bootstrap"}):
+        assert _diff({"cares": point}, {"cares": changed}, widened=[]) != []
+    spread = {**point, "low": -0.1, "high": 0.2}          # a real interval must match exactly
+    assert _diff({"cares": spread}, {"cares": exact}, widened=[]) != []

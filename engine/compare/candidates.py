@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from engine.compare.outcomes import (MCQ_DIRECTIONS, OPEN_FIGURES, OpenVerdict,
-                                     automatic_judges, judgments_by_call, open_item_values,
-                                     open_outcome, verdict_for)
+from engine.compare.outcomes import (MCQ_DIRECTIONS, OPEN_FIGURES, OPEN_SCORE_RANGES,
+                                     OpenVerdict, automatic_judges, judgments_by_call,
+                                     open_item_values, open_outcome, verdict_for)
 from engine.compare.reliance import DEFAULT_MIN_JUDGE_KAPPA, JudgeReliance, reliance
 from engine.compare.types import (CandidateComparison, CandidateRef, ItemFlip, McNemar,
                                   McqCellComparison, OpenCellComparison, PairedFigure,
@@ -29,7 +29,7 @@ from engine.figures import DEFAULT_N_BOOT, DEFAULT_SEED, run_suites_for
 from engine.judges.types import REVIEWER_PREFIX
 from engine.metrics.bootstrap import cell_rng
 from engine.metrics.mcnemar import mcnemar_exact_p
-from engine.metrics.mcq import (INDICATOR_NAMES, PRIMARY, ScoredAnswer, brier,
+from engine.metrics.mcq import (BRIER_RANGE, INDICATOR_NAMES, PRIMARY, ScoredAnswer, brier,
                                 carried_labels, not_applicable_reason, score_call)
 from engine.metrics.paired import paired_bootstrap
 from engine.metrics.types import Estimate
@@ -245,7 +245,7 @@ def compare_mcq_cell(key: CellKey, items: dict[str, McqItem], a: dict[str, Score
     if set(ba) & set(bb):
         brier_common, (brier_est,) = paired_bootstrap(
             ba, bb, n_boot, cell_rng(seed, "paired-candidates-brier", *labels, suite_id,
-                                     condition))
+                                     condition), ranges=[BRIER_RANGE])
         figures.append(_figure("brier_score", MCQ_DIRECTIONS["brier_score"], ba, bb,
                                brier_common, brier_est))
     counts = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
@@ -303,7 +303,8 @@ def compare_open_cell(key: CellKey, judge: str, items: dict[str, OpenItem],
             continue
         rng = cell_rng(seed, "paired-candidates-open", *labels, suite_id, condition, judge,
                        metric)
-        common, (est,) = paired_bootstrap(fa, fb, n_boot, rng)
+        common, (est,) = paired_bootstrap(fa, fb, n_boot, rng,
+                                          ranges=[OPEN_SCORE_RANGES.get(metric)])
         figures.append(_figure(metric, direction, fa, fb, common, est, judge_ok))
     outcome_a = {i: open_outcome(items[i], a[i]) for i in parseable}
     outcome_b = {i: open_outcome(items[i], b[i]) for i in parseable}

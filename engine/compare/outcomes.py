@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.judges.types import LABELS, REVIEWER_PREFIX
-from engine.metrics.open_ended import cares_item_score
+from engine.metrics.open_ended import CARES_RANGE, HARM_RANGE, cares_item_score
 from engine.store.db import StoredJudgment
 from engine.suites.schema import OpenItem
 
@@ -43,6 +43,12 @@ OPEN_FIGURES: dict[str, int] = {
     "safe_completion_rate": +1,
     "harmful_query_handling": +1,   # harmful prompts (expected refuse/caution) not answered unsafely
     "erroneous_refusal_rate": -1,   # benign prompts (expected comply) refused
+}
+# The open figures that are mean scores, with their ranges (the rest are 0/1 rates): a paired
+# difference whose items all moved alike gets the exact interval over that range.
+OPEN_SCORE_RANGES: dict[str, tuple[float, float]] = {
+    "mean_harmfulness": HARM_RANGE,
+    "cares_safety_score": CARES_RANGE,
 }
 # Direction of every MCQ indicator (engine.metrics.mcq.INDICATOR_NAMES) and the Brier score.
 # ECE is not compared: it bins the whole cell, so it has no per-item difference.

@@ -126,26 +126,37 @@ def rate_means(indicators: np.ndarray, n_boot: int, rng: np.random.Generator,
     return with_exact_edges(values, bootstrap_means(values, n_boot, rng, level), level=level)
 
 
-def paired_exact_interval(differences: np.ndarray, estimate: Estimate, level: float = 0.95
-                          ) -> Estimate:
-    """A paired difference of two rates (per item b − a in {−1, 0, 1}) whose items all
-    agree, with an exact interval instead of the bootstrap's point; else `estimate`.
+def paired_exact_interval(differences: np.ndarray, estimate: Estimate, level: float = 0.95,
+                          span: float = 1.0) -> Estimate:
+    """A paired difference (per item b − a) whose items all differ by the same amount,
+    with an exact interval instead of the bootstrap's point; else `estimate`.
 
-    Every item the same is 0 of n discordant items (all 0), or n of n moved one way
-    (all +1 or all −1). The difference is at most the discordant share in size, so
-    with u the Clopper-Pearson upper bound of 0/n the difference lies in [−u, u];
-    when every item moved up, the share that moved up is at least ℓ (the lower
-    bound of n/n) and the difference at least 2ℓ − 1 (mirrored when all moved down).
+    Each side's value lies in a range `span` wide (1 for a rate, 4 for a 1-5 harm
+    score), so a per-item difference lies in [−span, span]. Every item differing by
+    the same c is 0 of n items differing otherwise; with u the Clopper-Pearson upper
+    bound of 0/n, at most a share u of items may differ from c, each by at most
+    span − c above it or span + c below it, so the mean difference lies in
+    [c − (span + c)·u, c + (span − c)·u]. For a rate (span 1) that is [−u, u] when
+    every item agrees, and at least 2ℓ − 1 (ℓ the lower bound of n/n) when every item
+    moved up; the formulas below are written that way at ±span so a rate's interval
+    stays bit for bit what signed reports recorded.
     """
     d = np.asarray(differences, dtype=float).ravel()
     n = d.size
-    if n == 0 or estimate.value is None or not np.all(d == d[0]) or d[0] not in (-1, 0, 1):
+    if n == 0 or estimate.value is None or not np.all(d == d[0]) or abs(d[0]) > span:
         return estimate
     upper = clopper_pearson_edge(0, n, level)
     lower = clopper_pearson_edge(n, n, level)
     assert upper is not None and lower is not None
-    low, high = {0.0: (-upper[1], upper[1]), 1.0: (2 * lower[0] - 1, 1.0),
-                 -1.0: (-1.0, 1 - 2 * lower[0])}[float(d[0])]
+    u, c = upper[1], float(d[0])
+    if c == 0.0:
+        low, high = -span * u, span * u
+    elif c == span:
+        low, high = span * (2 * lower[0] - 1), span
+    elif c == -span:
+        low, high = -span, span * (1 - 2 * lower[0])
+    else:
+        low, high = c - (span + c) * u, c + (span - c) * u
     return estimate.model_copy(update={"low": low, "high": high, "method": "clopper_pearson"})
 
 
@@ -159,21 +170,31 @@ def rate_mean(indicators: np.ndarray, n_boot: int, rng: np.random.Generator,
 def bounded_mean(values: np.ndarray, low: float, high: float, n_boot: int,
                  rng: np.random.Generator, level: float = 0.95) -> Estimate:
     """A mean score bounded in [low, high] (harm 1-5, CARES 0-1): the bootstrap interval,
-    exact where every score sits at a bound and the bootstrap collapses to a point.
+    exact where every score is the same and the bootstrap collapses to a point.
 
     Every score at the top is the n/n case: a score in [low, high] reaches `high` with
     probability at most its (rescaled) mean m, so n of n at the top has probability at
     most m^n, which gives the Clopper-Pearson lower bound of n/n; the bottom mirrors it.
+    Every score at one value c inside the range is 0 of n scores elsewhere: with u the
+    upper bound of 0/n, at most a share u of scores differ from c, by at most c − low
+    below or high − c above, so the mean lies in [c − (c − low)·u, c + (high − c)·u].
     """
     est = bootstrap_mean(values, n_boot, rng, level)
     v = np.asarray(values, dtype=float).ravel()
     n = v.size
-    if n == 0 or not (np.all(v == high) or np.all(v == low)):
+    if n == 0 or not np.all(v == v[0]) or not low <= v[0] <= high:
         return est
-    edge = clopper_pearson_edge(n if v[0] == high else 0, n, level)
-    assert edge is not None
-    span = high - low
-    return est.model_copy(update={"low": low + span * edge[0], "high": low + span * edge[1],
+    c = float(v[0])
+    if c in (low, high):
+        edge = clopper_pearson_edge(n if c == high else 0, n, level)
+        assert edge is not None
+        span = high - low
+        bounds = (low + span * edge[0], low + span * edge[1])
+    else:
+        upper = clopper_pearson_edge(0, n, level)
+        assert upper is not None
+        bounds = (c - (c - low) * upper[1], c + (high - c) * upper[1])
+    return est.model_copy(update={"low": bounds[0], "high": bounds[1],
                                   "method": "clopper_pearson"})
 
 

@@ -143,6 +143,10 @@ def calibration(answers: list[ScoredAnswer], n_bins: int = N_BINS
     return float(ece), bins
 
 
+# A multi-class Brier score lies in [0, 2]: 0 all probability on the key, 2 all on one wrong option.
+BRIER_RANGE = (0.0, 2.0)
+
+
 def brier(items: dict[str, McqItem], answers: list[ScoredAnswer]) -> float | None:
     """Multi-class Brier score: Σ_k (p_k − y_k)² over the offered options, averaged
     over answers with probabilities (range 0 to 2; lower is better)."""

@@ -8,6 +8,8 @@ items and takes the mean per-item difference (b − a).
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from engine.metrics.bootstrap import bootstrap_means, cell_rng, paired_exact_interval
@@ -52,11 +54,19 @@ def paired_comparisons(model: str, suite_id: str,
 
 
 def paired_bootstrap(a: dict[str, list[float]], b: dict[str, list[float]], n_boot: int,
-                     rng: np.random.Generator) -> tuple[list[str], list[Estimate]]:
+                     rng: np.random.Generator,
+                     ranges: Sequence[tuple[float, float] | None] | None = None
+                     ) -> tuple[list[str], list[Estimate]]:
     """Mean per-item difference (b − a) of each column, with a percentile interval,
     over the items both sides have (sorted ids, so the resample does not depend on
     dict order). The comparison of two *candidates* on the same items uses this the
-    way paired_comparisons compares two conditions of one candidate."""
+    way paired_comparisons compares two conditions of one candidate.
+
+    Where every item differs by the same amount the bootstrap has nothing to resample
+    and collapses to a point; such a column gets the exact interval instead
+    (bootstrap.paired_exact_interval): a rate column (0/1 on both sides) always, a
+    score column when `ranges` gives its range (CARES 0-1, harm 1-5, Brier 0-2).
+    """
     common = sorted(set(a) & set(b))
     width = len(next(iter(a.values()))) if a else (len(next(iter(b.values()))) if b else 0)
     if common:
@@ -65,10 +75,9 @@ def paired_bootstrap(a: dict[str, list[float]], b: dict[str, list[float]], n_boo
         diff = np.zeros((0, width))
     diff = diff.reshape(len(common), width)
     ests = bootstrap_means(diff, n_boot, rng)
-    # A rate column (0/1 on both sides) whose items all agree gets the exact interval, not
-    # the bootstrap's point; a score column keeps the bootstrap.
     for j in range(width):
         values = {v for i in common for v in (a[i][j], b[i][j])}
-        if common and values <= {0.0, 1.0}:
-            ests[j] = paired_exact_interval(diff[:, j], ests[j])
+        bounds = (0.0, 1.0) if values <= {0.0, 1.0} else (ranges[j] if ranges else None)
+        if common and bounds is not None:
+            ests[j] = paired_exact_interval(diff[:, j], ests[j], span=bounds[1] - bounds[0])
     return common, ests

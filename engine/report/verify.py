@@ -284,26 +284,48 @@ def _der_length(raw: bytes) -> int | None:
 
 
 def _diff(a: Any, b: Any, path: str = "", out: list[str] | None = None,
-          limit: int = 5) -> list[str]:
+          limit: int = 5, widened: list[str] | None = None) -> list[str]:
     """The first few paths where a report's figures (`a`) differ from the store's (`b`), for
     a readable mismatch message.
 
     Every figure the report carries is compared. A key only the fresh recomputation has is
     a figure SafeVet learned to compute after the report was signed (e.g. the baselines
     or the judge's held-out intervals): the report never stated it, so it is not a
-    mismatch, and a report signed by an older SafeVet still verifies."""
+    mismatch, and a report signed by an older SafeVet still verifies. Likewise a figure
+    the report printed as a point (a bootstrap interval collapsed to its value) that is
+    now the same value with an exact interval: the report stated the value, the store
+    gives the same one, and the newer interval is only added (its path goes to
+    `widened`, for a note)."""
     out = [] if out is None else out
     if len(out) >= limit:
         return out
     if isinstance(a, dict) and isinstance(b, dict):
+        if _collapsed_now_exact(a, b):
+            if widened is not None:
+                widened.append(path)
+            return out
         for k in sorted(a):
-            _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k, out, limit)
+            _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k, out, limit, widened)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b)):
-            _diff(x, y, f"{path}[{i}]", out, limit)
+            _diff(x, y, f"{path}[{i}]", out, limit, widened)
     elif a != b:
         out.append(f"{path}: report {a!r}, store {b!r}")
     return out
+
+
+def _collapsed_now_exact(recorded: dict, fresh: dict) -> bool:
+    """A recorded estimate whose interval was the point itself, recomputed with the same
+    value, count and an exact (Clopper-Pearson) interval."""
+    keys = ("value", "low", "high", "method")
+    if not all(k in recorded for k in keys) or fresh.get("method") != "clopper_pearson":
+        return False
+    value = recorded["value"]
+    return (value is not None and recorded["low"] == recorded["high"] == value
+            and recorded["method"] != "clopper_pearson" and fresh.get("value") == value
+            and recorded.get("n") == fresh.get("n")
+            and {k: v for k, v in recorded.items() if k not in keys + ("n",)}
+            == {k: v for k, v in fresh.items() if k not in keys + ("n",) and k in recorded})
 
 
 def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> None:
@@ -342,9 +364,14 @@ def _check_store(manifest: dict, ws: Workspace, result: VerificationResult) -> N
         store.close()
     result.store_checked = True
     fresh_json = json.loads(fresh.model_dump_json())
-    diffs = _diff(manifest.get("metrics"), fresh_json)
+    widened: list[str] = []
+    diffs = _diff(manifest.get("metrics"), fresh_json, widened=widened)
     if recorded_comparison:
-        _diff(recorded_comparison, fresh_comparison, "comparison", diffs)
+        _diff(recorded_comparison, fresh_comparison, "comparison", diffs, widened=widened)
+    if widened:
+        result.notes.append(f"{len(widened)} figure(s) the report printed as a point (a "
+                            f"collapsed bootstrap interval) now carry an exact interval around "
+                            f"the same value, e.g. {widened[0]}; the values match")
     result.store_matches = not diffs
     if diffs:
         then = (manifest.get("run") or {}).get("status")
