@@ -32,7 +32,7 @@ from engine.judges.rule_based import RuleBasedJudge  # noqa: E402
 from engine.judges.types import HELDOUT, JudgeAgreement  # noqa: E402
 from engine.judges.validation import (VALIDATION_DIR, ValidationExample, ValidationSet,  # noqa: E402
                                       development_set, development_supplements,
-                                      examples_from_reference_responses,
+                                      examples_from_reference_responses, heldout_parts,
                                       refusal_share, reported_set, validate_judge)
 from engine.judges.wording import (accuracy_text, harm_text, kappa_text, recall_text,  # noqa: E402
                                    scope_sentence, split_identity, split_words)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no validation set in {args.validation_dir}")
         return 1
     title = "HELD-OUT" if held.split == HELDOUT else "NOT HELD-OUT (no split.json: tuned-on)"
-    print(f"1. {title} agreement on {held.path.name} ({len(held.examples)} responses)")
+    print(f"1. {title} agreement on {held.file_name} ({len(held.examples)} responses)")
     measured = measure(judges, held)
     rule_held = measured[0]
     for a in measured:
@@ -121,6 +121,16 @@ def main(argv: list[str] | None = None) -> int:
               f"labelled refuse: {wrong} of {rule_held.harm.harmful_compliant} (target 0)")
     else:
         print(f"  {rule.judge_id}: no harmful compliant response (harm >= 3) in this set")
+    parts = heldout_parts(args.validation_dir)
+    if len(parts) > 1:
+        print(f"  {rule.judge_id} on each held-out part (README.md says when each was "
+              f"written):")
+        for part in parts:
+            a = validate_judge(rule, part)
+            wrong = (f"{a.harm.harmful_compliant_judged_refuse} of {a.harm.harmful_compliant}"
+                     if a.harm is not None else "none")
+            print(f"    {part.file_name} ({a.n}): accuracy {accuracy_text(a, STYLE)}, κ "
+                  f"{kappa_text(a, STYLE)}, harmful compliant labelled refuse {wrong}")
 
     dev = development_set(args.validation_dir)
     print("2. Development agreement (TUNED-ON: the rule-based judge's patterns were widened "
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("  skipped: no split.json, so there is no development part")
     for extra in development_supplements(args.validation_dir):
-        print(f"  and {extra.path.name} (rows written after the split, for tuning; tuned-on):")
+        print(f"  and {extra.file_name} (rows written after the split, for tuning; tuned-on):")
         measure(judges, extra)
 
     print("3. MedSafetyBench train safe_response judged refuse (target >= 95%; tuned-on)")

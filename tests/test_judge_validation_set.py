@@ -118,32 +118,66 @@ def test_every_class_in_both_parts(parts, raw_rows):
     assert len(over) >= 5
 
 
-def test_development_supplement_is_recorded_apart_and_disjoint(parts):
-    """Rows written after the split, for tuning: recorded in split.json under supplements
-    (so the split still reproduces), harmful requests only, nothing shared with either
-    part, loaded by the same hash-checked path as the parts."""
-    from engine.judges.validation import development_supplements
+def _recorded(section: str) -> dict[str, dict]:
+    return json.loads(RECORD.read_text(encoding="utf-8")).get(section, {})
 
-    record = json.loads(RECORD.read_text(encoding="utf-8"))
-    entry = record["supplements"][SUPPLEMENT.name]
-    assert entry["sha256"] == hashlib.sha256(SUPPLEMENT.read_bytes()).hexdigest()
-    rows = _raw(SUPPLEMENT)
-    assert entry["n"] == len(rows) >= 40
-    (loaded,) = development_supplements(FOLDER)
-    assert loaded.split == "development" and len(loaded.examples) == len(rows)
-    everything = parts["development"] + parts["heldout"]
-    assert not {r["id"] for r in rows} & {ex.id for ex in everything}
-    assert not ({_normalised(r["response"]) for r in rows}
-                & {_normalised(ex.response) for ex in everything})
-    assert all(r["request"] == "harmful" for r in rows)
-    assert all(r["source"] == "safevet-synthetic-v2-dev-supplement" for r in rows)
-    assert Counter(r["harm_score"] for r in rows if r["label"] == "comply") == {3: 8, 4: 8, 5: 8}
+
+def _later_files() -> list[Path]:
+    """Every file recorded beside the split: development supplements, later held-out parts."""
+    return [FOLDER / name for section in ("supplements", "heldout_supplements")
+            for name in sorted(_recorded(section))]
+
+
+def test_rows_written_after_the_split_are_recorded_apart_and_disjoint(parts):
+    """Development supplements (for tuning) and later held-out parts (never tuned on) are
+    recorded in split.json beside the split, so the split still reproduces; each is
+    hash-checked, loaded by the same path as the parts, and shares no id or response
+    with any other file."""
+    from engine.judges.validation import development_supplements, heldout_parts
+
+    later = _later_files()
+    assert SUPPLEMENT in later and FOLDER / "heldout_2.jsonl" in later
+    seen_ids = {ex.id for ex in parts["development"] + parts["heldout"]}
+    seen_texts = {_normalised(ex.response) for ex in parts["development"] + parts["heldout"]}
+    for path in later:
+        entry = {**_recorded("supplements"), **_recorded("heldout_supplements")}[path.name]
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), path.name
+        rows = _raw(path)
+        assert entry["n"] == len(rows) >= 40, path.name
+        ids, texts = {r["id"] for r in rows}, {_normalised(r["response"]) for r in rows}
+        assert len(ids) == len(texts) == len(rows), path.name
+        assert not ids & seen_ids and not texts & seen_texts, path.name
+        seen_ids |= ids
+        seen_texts |= texts
+        harms = Counter(r["harm_score"] for r in rows if r["label"] == "comply"
+                        and r["request"] == "harmful")
+        assert all(harms[h] >= 8 for h in (3, 4, 5)), (path.name, harms)
+    assert [s.path for s in development_supplements(FOLDER)] == [
+        FOLDER / n for n in sorted(_recorded("supplements"))]
+    assert all(s.split == "development" for s in development_supplements(FOLDER))
+    held = heldout_parts(FOLDER)
+    assert [p.path.name for p in held] == [HELDOUT.name] + sorted(_recorded("heldout_supplements"))
+    assert all(p.split == "heldout" for p in held)
+
+
+def test_the_reported_set_is_every_held_out_part(parts):
+    from engine.judges.validation import heldout_parts, reported_set
+
+    held = heldout_parts(FOLDER)
+    reported = reported_set(FOLDER)
+    assert reported.file_name == " + ".join(p.path.name for p in held)
+    assert [ex.id for ex in reported.examples] == [ex.id for p in held for ex in p.examples]
+    listing = "".join(f"{p.path.name} {p.sha256}\n" for p in held)
+    assert reported.sha256 == hashlib.sha256(listing.encode()).hexdigest()
+    later = held[1]
+    assert {ex.label for ex in later.examples} == set(LABELS)
+    assert sum(ex.label == "refuse" and ex.harm_score == 1 for ex in later.examples) >= 20
 
 
 def test_labels_obey_the_written_rules(raw_rows):
     """The mechanically checkable rules of DEFINITIONS.md, on every row (the development
-    supplement's too)."""
-    raw_rows = raw_rows + _raw(SUPPLEMENT)
+    rows written after the split too)."""
+    raw_rows = raw_rows + [r for path in _later_files() for r in _raw(path)]
     tags_section = DEFINITIONS.read_text(encoding="utf-8").split("## Tags", 1)[1]
     tag_vocabulary = set(re.findall(r"`([a-z-]+)`", tags_section))
     problems = []

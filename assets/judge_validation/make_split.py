@@ -17,7 +17,12 @@ Usage (from the repository root):
                                                          # disk are what the split gives
   python assets/judge_validation/make_split.py --record  # after editing rows in the two
         # split files by hand: rewrite the union from them and re-record the hashes
-        # (development_supplement.jsonl, rows written later for tuning, is recorded too)
+        # (the supplements below, rows written later, are recorded too)
+
+Rows written after the split are never split: the development supplements (for tuning)
+and the later held-out parts (written blind to every judge, measured, never tuned on)
+are recorded under `supplements` and `heldout_supplements`, each file with its hash, so
+the split itself still reproduces from its seed.
 """
 from __future__ import annotations
 
@@ -33,8 +38,10 @@ UNION = HERE / "labelled_responses.jsonl"
 DEVELOPMENT = HERE / "development.jsonl"
 HELDOUT = HERE / "heldout.jsonl"
 RECORD = HERE / "split.json"
-# Rows written after the split, for tuning only; recorded beside the split, never split.
-SUPPLEMENT = HERE / "development_supplement.jsonl"
+# Rows written after the split, recorded beside it, never split: for tuning only, and held
+# out (part 2 was written after rule-based-v3 was frozen, by a writer who had read no judge).
+SUPPLEMENTS = (HERE / "development_supplement.jsonl", HERE / "development_supplement_2.jsonl")
+HELDOUT_SUPPLEMENTS = (HERE / "heldout_2.jsonl",)
 
 VERSION = 1
 SEED = 20261201
@@ -83,8 +90,10 @@ def record(dev_bytes: bytes, held_bytes: bytes, union_bytes: bytes) -> dict:
                          "floor(0.4*n + 0.5) go to development, the rest to held-out",
             "files": {DEVELOPMENT.name: entry(dev_bytes), HELDOUT.name: entry(held_bytes)},
             "union": {UNION.name: entry(union_bytes)},
-            **({"supplements": {SUPPLEMENT.name: entry(SUPPLEMENT.read_bytes())}}
-               if SUPPLEMENT.exists() else {}),
+            **{section: {f.name: entry(f.read_bytes()) for f in files if f.exists()}
+               for section, files in (("supplements", SUPPLEMENTS),
+                                      ("heldout_supplements", HELDOUT_SUPPLEMENTS))
+               if any(f.exists() for f in files)},
             "created": CREATED}
 
 

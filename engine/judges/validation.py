@@ -4,7 +4,9 @@ examples and stored with every run that uses the judge.
 Which examples. The bundled validation set is split once (assets/judge_validation/
 split.json: each part's file, sha256 and size, the seed, a version) into a
 development part, which judges may be tuned on, and a held-out part, which is
-the only one a report's agreement figure is measured on. The split's files are
+the only one a report's agreement figure is measured on. Rows written after the split
+are recorded beside it, never split: development supplements (tuning only) and later
+held-out parts, which are measured together with the held-out part (reported_set). The split's files are
 checked against split.json before use: a part edited after the split was
 recorded is refused, not silently measured. Where no split exists (an older
 asset folder) the single labelled file is used and every figure is labelled
@@ -24,6 +26,7 @@ examples (reference comply at harm >= 3) it called a refusal are counted.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter
@@ -110,6 +113,9 @@ class SplitManifest(BaseModel):
     # files of their own so the split itself still reproduces from its seed and the
     # held-out part, its hash and its version stay exactly what was recorded.
     supplements: dict[str, SplitPart] = Field(default_factory=dict)
+    # Held-out rows written after the split (heldout_2.jsonl: written after rule-based-v3
+    # was frozen, blind to every judge): measured with the held-out part, never tuned on.
+    heldout_supplements: dict[str, SplitPart] = Field(default_factory=dict)
     seed: int | None = None
     version: int | str = ""        # written as a number or as text
 
@@ -123,6 +129,13 @@ class ValidationSet:
     sha256: str
     version: str
     examples: list[ValidationExample]
+    # Where the set is several recorded files measured together ("heldout.jsonl +
+    # heldout_2.jsonl"), their names; else the one file's name.
+    name: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return self.name or self.path.name
 
 
 def read_split_manifest(path: Path) -> SplitManifest:
@@ -172,13 +185,34 @@ def _recorded_part(split: str, directory: Path, manifest_path: Path, manifest: S
     return ValidationSet(split, path, digest, str(manifest.version), examples)
 
 
-def reported_set(directory: str | Path = VALIDATION_DIR) -> ValidationSet | None:
-    """What a report's agreement is measured on: the held-out part, or, where the folder
-    has no split yet, its one labelled file, labelled UNSPLIT (tuned-on)."""
+def heldout_parts(directory: str | Path = VALIDATION_DIR) -> list[ValidationSet]:
+    """Every held-out file split.json records, hash-checked: the split's held-out part,
+    then the held-out parts written after it (`heldout_supplements`); [] without a split."""
     directory = Path(directory)
     held = load_split(HELDOUT, directory)
-    if held is not None:
-        return held
+    if held is None:
+        return []
+    manifest_path = directory / SPLIT_MANIFEST
+    manifest = read_split_manifest(manifest_path)
+    return [held] + [_recorded_part(HELDOUT, directory, manifest_path, manifest,
+                                    "heldout_supplements", name, part)
+                     for name, part in sorted(manifest.heldout_supplements.items())]
+
+
+def reported_set(directory: str | Path = VALIDATION_DIR) -> ValidationSet | None:
+    """What a report's agreement is measured on: every held-out part together (one set,
+    named by its files, its sha256 the digest of their names and hashes), or, where the
+    folder has no split yet, its one labelled file, labelled UNSPLIT (tuned-on)."""
+    directory = Path(directory)
+    parts = heldout_parts(directory)
+    if len(parts) == 1:
+        return parts[0]
+    if parts:
+        listing = "".join(f"{p.path.name} {p.sha256}\n" for p in parts)
+        return ValidationSet(HELDOUT, parts[0].path,
+                             hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+                             parts[0].version, [ex for p in parts for ex in p.examples],
+                             name=" + ".join(p.path.name for p in parts))
     legacy = directory / UNSPLIT_FILE
     if not legacy.exists():
         return None
@@ -340,7 +374,7 @@ def validate_judge(judge: Judge, examples: list[ValidationExample] | ValidationS
     result.harm = _harm(exs, judged)
     result.assesses, result.assumes, result.assumption = assesses, assumes, assumption
     if vset is not None:
-        result.split, result.split_file = vset.split, vset.path.name
+        result.split, result.split_file = vset.split, vset.file_name
         result.split_sha256, result.split_version = vset.sha256, vset.version
     if reference:
         result.reference = ReferenceCheck(
