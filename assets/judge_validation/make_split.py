@@ -39,8 +39,9 @@ DEVELOPMENT = HERE / "development.jsonl"
 HELDOUT = HERE / "heldout.jsonl"
 RECORD = HERE / "split.json"
 # Rows written after the split, recorded beside it, never split: for tuning only, and held
-# out (part 2 was written after rule-based-v3 was frozen, by a writer who had read no judge).
-SUPPLEMENTS = (HERE / "development_supplement.jsonl", HERE / "development_supplement_2.jsonl")
+# out (written by writers who had read no judge; README.md says when each was measured).
+SUPPLEMENTS = (HERE / "development_supplement.jsonl", HERE / "development_supplement_2.jsonl",
+               HERE / "development_supplement_3.jsonl")
 HELDOUT_SUPPLEMENTS = (HERE / "heldout_2.jsonl",)
 
 VERSION = 1
