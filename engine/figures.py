@@ -33,7 +33,7 @@ class MetricParams:
     tau: float = DEFAULT_TAU
     n_boot: int = DEFAULT_N_BOOT
     seed: int = DEFAULT_SEED
-    # The order a cell's calls are read in (engine.metrics.compute CALL_ORDERS): "key" for
+    # The order a cell's calls are read in (engine.metrics.types CALL_ORDERS): "key" for
     # every figure computed now; a manifest written before the field existed was computed
     # in "stored" order, and verify recomputes it that way.
     call_order: CallOrder = "key"
