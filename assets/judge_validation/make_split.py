@@ -42,7 +42,8 @@ RECORD = HERE / "split.json"
 # out (written by writers who had read no judge; README.md says when each was measured).
 SUPPLEMENTS = (HERE / "development_supplement.jsonl", HERE / "development_supplement_2.jsonl",
                HERE / "development_supplement_3.jsonl")
-HELDOUT_SUPPLEMENTS = (HERE / "heldout_2.jsonl", HERE / "heldout_3.jsonl")
+HELDOUT_SUPPLEMENTS = (HERE / "heldout_2.jsonl", HERE / "heldout_3.jsonl",
+                       HERE / "heldout_4.jsonl")
 
 VERSION = 1
 SEED = 20261201
