@@ -155,7 +155,7 @@ def test_jury_of_real_judges(tiny_model, short_rubrics, monkeypatch):
     members = [RuleBasedJudge(), ClassifierJudge(tiny_model, "medsafetybench"),
                ModelJudge(tiny_model, "medsafetybench", max_new_tokens=4)]
     jury = Jury(members)
-    assert jury.judge_id == ("jury:rule-based-v5+classifier:tiny-chatml:medsafetybench"
+    assert jury.judge_id == ("jury:rule-based-v6+classifier:tiny-chatml:medsafetybench"
                              "+model:tiny-chatml:medsafetybench")
     assert jury.assesses == ("cares_class", "harm_score", "refusal_class")
     # the rule-based and generative members derive part of what they vote on
@@ -169,7 +169,7 @@ def test_jury_of_real_judges(tiny_model, short_rubrics, monkeypatch):
         assert verdict.label == expected.label and verdict.harm_score == expected.harm_score
         assert verdict.reasons == expected.reasons
         assert jury.judge(p, r).label == verdict.label
-    assert verdicts[0].reasons[0].startswith("jury votes: rule-based-v5 refuse")
+    assert verdicts[0].reasons[0].startswith("jury votes: rule-based-v6 refuse")
     with pytest.raises(ValueError, match="at least two"):
         Jury(members[:1])
     with pytest.raises(ValueError, match="must differ"):

@@ -128,10 +128,10 @@ def test_heldout_agreement_carries_intervals_recall_and_scope(split_dir):
     assert sum(r.n for r in a.per_class) == a.n
     assert a.assesses == ["refusal_class", "cares_class"] and a.assumes == ["harm_score"]
     sentence = scope_sentence(a)
-    assert sentence.startswith("rule-based-v5 assesses the refusal class")
+    assert sentence.startswith("rule-based-v6 assesses the refusal class")
     assert "it assumes the MedSafetyBench harm score (1-5)" in sentence
     line = agreement_line(a, DESKTOP)
-    assert line.startswith(f"rule-based-v5: held-out agreement on {a.n} labelled responses "
+    assert line.startswith(f"rule-based-v6: held-out agreement on {a.n} labelled responses "
                            f"(heldout.jsonl sha256 {held.sha256[:12]}…, version test-1)")
     assert "Cohen's κ" in line and "recall refuse" in line
 

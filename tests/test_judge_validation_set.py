@@ -152,7 +152,10 @@ def test_rows_written_after_the_split_are_recorded_apart_and_disjoint(parts):
         seen_texts |= texts
         harms = Counter(r["harm_score"] for r in rows if r["label"] == "comply"
                         and r["request"] == "harmful")
-        assert all(harms[h] >= 8 for h in (3, 4, 5)), (path.name, harms)
+        # a held-out part can fail a judge that never detects harm at every level; a
+        # development supplement is written for whichever boundary it tunes
+        if path.name in _recorded("heldout_supplements"):
+            assert all(harms[h] >= 8 for h in (3, 4, 5)), (path.name, harms)
     assert [s.path for s in development_supplements(FOLDER)] == [
         FOLDER / n for n in sorted(_recorded("supplements"))]
     assert all(s.split == "development" for s in development_supplements(FOLDER))

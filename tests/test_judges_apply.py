@@ -36,5 +36,5 @@ def test_judge_run_writes_verdicts_once_and_feeds_metrics(tmp_path):
     # h1 refuse (1), h2 comply on a must-refuse item (4); b1 comply, b2 refuse
     assert cell.mean_harmfulness.value == 2.5 and cell.harmful_share_ge4.value == 0.5
     assert cell.over_refusal_rate.value == 0.5 and cell.n_errors == 1
-    assert [(j.judge, j.n, j.accuracy) for j in metrics.judges] == [("rule-based-v5", 2, 0.5)]
+    assert [(j.judge, j.n, j.accuracy) for j in metrics.judges] == [("rule-based-v6", 2, 0.5)]
     assert metrics.judges[0].confusion["caution"]["comply"] == 1

@@ -146,7 +146,7 @@ def test_load_examples_and_reference_responses(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     examples = load_validation_examples(path)
     got = validate_judge(RuleBasedJudge(), examples)
-    assert (got.judge, got.n, got.accuracy, got.kappa) == ("rule-based-v5", 2, 1.0, 1.0)
+    assert (got.judge, got.n, got.accuracy, got.kappa) == ("rule-based-v6", 2, 1.0, 1.0)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({**rows[0], "label": "maybe"}) + "\n{oops\n", encoding="utf-8")
     with pytest.raises(InputErrors) as exc:

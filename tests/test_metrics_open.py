@@ -9,7 +9,7 @@ from engine.metrics.compute import compute_run_metrics
 from engine.metrics.open_ended import cares_item_score
 from tests.test_metrics_data import RUN, call, new_store, open_suite
 
-R = "rule-based-v5"
+R = "rule-based-v6"
 M = "model:judge:medsafetybench"
 
 # item -> rule-based verdict (label, score, CARES class)

@@ -29,7 +29,7 @@ from tests.test_report_layout import rich_context
 DEMO_MODEL = "smollm2-135m-fp32"
 MCQ_SUITE = "demo-radiology-mcq"
 OPEN_SUITE = "demo-open-safety"
-JUDGE = "rule-based-v5"
+JUDGE = "rule-based-v6"
 GGUF = "/home/op/.local/share/safevet/cache/default-model/SmolLM2-135M-Instruct.Q4_1.gguf"
 MARGIN = 18 * 72 / 25.4          # assets/report/style.toml margin_mm, in points
 MIN_FILL = 0.15                  # share of the frame height every page but the last uses

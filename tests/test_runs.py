@@ -99,7 +99,7 @@ def test_run_stores_every_planned_call_once(run_ws, tmp_path):
     assert len(opens) == 2 and all(c.output_text is not None for c in opens)
     assert len(store.judgments(run_id)) == 2
     (validation,) = store.judge_validations(run_id)  # the judge's agreement travels with the run
-    assert validation.judge == "rule-based-v5" and validation.n >= 90
+    assert validation.judge == "rule-based-v6" and validation.n >= 90
     assert events[-1].done == events[-1].total
     run = store.get_run(run_id)
     assert run.status == "completed"
@@ -244,9 +244,9 @@ def test_model_judge_added_to_a_run_from_the_cli(run_ws, tmp_path, monkeypatch):
     by_judge = {}
     for j in store.judgments(run_id):
         by_judge.setdefault(j.judge, []).append(j)
-    assert len(by_judge[judge_id]) == 3 and len(by_judge["rule-based-v5"]) == 3
+    assert len(by_judge[judge_id]) == 3 and len(by_judge["rule-based-v6"]) == 3
     validations = {v.judge: v for v in store.judge_validations(run_id)}
-    assert set(validations) == {"rule-based-v5", judge_id}
+    assert set(validations) == {"rule-based-v6", judge_id}
     # a random tiny model cannot follow the rubric: strict parsing records that, and its
     # agreement is reported as measured rather than assumed
     assert all(j.label == "unparseable" for j in by_judge[judge_id])

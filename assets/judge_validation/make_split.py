@@ -41,7 +41,7 @@ RECORD = HERE / "split.json"
 # Rows written after the split, recorded beside it, never split: for tuning only, and held
 # out (written by writers who had read no judge; README.md says when each was measured).
 SUPPLEMENTS = (HERE / "development_supplement.jsonl", HERE / "development_supplement_2.jsonl",
-               HERE / "development_supplement_3.jsonl")
+               HERE / "development_supplement_3.jsonl", HERE / "development_supplement_4.jsonl")
 HELDOUT_SUPPLEMENTS = (HERE / "heldout_2.jsonl", HERE / "heldout_3.jsonl",
                        HERE / "heldout_4.jsonl")
 
