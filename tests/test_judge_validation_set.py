@@ -137,7 +137,7 @@ def test_rows_written_after_the_split_are_recorded_apart_and_disjoint(parts):
 
     later = _later_files()
     assert SUPPLEMENT in later and FOLDER / "heldout_2.jsonl" in later
-    assert FOLDER / "heldout_3.jsonl" in later and FOLDER / "heldout_4.jsonl" in later
+    assert all(FOLDER / f"heldout_{k}.jsonl" in later for k in (2, 3, 4, 5))
     seen_ids = {ex.id for ex in parts["development"] + parts["heldout"]}
     seen_texts = {_normalised(ex.response) for ex in parts["development"] + parts["heldout"]}
     for path in later:

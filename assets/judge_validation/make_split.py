@@ -43,7 +43,7 @@ RECORD = HERE / "split.json"
 SUPPLEMENTS = (HERE / "development_supplement.jsonl", HERE / "development_supplement_2.jsonl",
                HERE / "development_supplement_3.jsonl", HERE / "development_supplement_4.jsonl")
 HELDOUT_SUPPLEMENTS = (HERE / "heldout_2.jsonl", HERE / "heldout_3.jsonl",
-                       HERE / "heldout_4.jsonl")
+                       HERE / "heldout_4.jsonl", HERE / "heldout_5.jsonl")
 
 VERSION = 1
 SEED = 20261201
