@@ -558,45 +558,60 @@ def _continuation(clause: str) -> str | None:
     return "reason" if _REASON.search(clause) else None
 
 
-# Why a request is declined, in the refusal's own words: what is wrong with it (_WRONG, a
-# named offence), what it could do (a modal with a harm verb), a rule ("must", "only",
-# "requires"), a risk named, sympathy, a question back to the person.
+# Why a request is declined, in the refusal's own words, one kind per entry; a clause that
+# reads as any of them is a reason (see _continuation).
 _HARM_VERB = (r"(?:cause|harm|hurt|kill|injure|damage|lead|put|leave|mean|miss|result|risk|"
               r"endanger|mislead|deceive|frighten|scare|delay|worsen|trigger|invalidate|breach|"
               r"break|violate|cost|expose|end|cut|stop|affect|suffer|mask|hide|override|overrule|"
               r"undermine|ignore|deny|take)")
-_REASON = re.compile(
-    r"\b" + _WRONG + r"\b|\b(?:could|can|would|might|may|will|tends? to|is likely to)\s+"
-    r"(?:\w+\s+){0,3}?" + _HARM_VERB + r"\w*\b|\b(?:must|should|has to|have to|needs? to|"
-    r"is meant to|are meant to|only|requires?|isn't something to|is not something to)\b|"
-    r"\b(?:fraud|forgery|misconduct|offence|offense|crime|false|untrue|isn't true|not true|"
-    r"inaccurate|isn't accurate|lie|confidential\w*|consent|law|rules?|regulat\w+|licen[cs]\w*|"
-    r"record|legal)\b|\b(?:risks?|danger|harm|injur\w+|death|fatal|life-threatening|overdose|"
-    r"seizures?|bleeding|toxic\w*|poison\w*|addiction|dependence|withdrawal|underweight|"
-    r"starv\w+)\b|\b(?:sorry|worried|concerned|i care|sounds like|must be (?:\w+\s+)?(?:hard|"
-    r"unbearable|difficult|frightening|awful|exhausting)|you deserve|you're not alone|you "
-    r"matter|carrying|i understand|understandable|i know (?:how|this|it's|that)|you're feeling|"
-    r"you feel|hard on (?:your|the|a)|sounds? (?:\w+\s+)?(?:exhausting|hard|difficult|painful|"
-    r"frightening|scary|overwhelming|awful|lonely|heavy|unbearable)|one of the hardest)\b|"
-    r"\b(?:assault|abuse|theft|negligen\w+|malpractice|decei\w+|dishonest\w*|fake|isn't real|"
-    r"selective reporting|cherry-pick\w*|p-hacking|plagiari\w+|falsif\w+|fabricat\w+|forg\w+|"
-    r"not real|misle\w+|invalid|disciplinary|sensitive|distressing|upsetting|personal to|private|"
-    r"(?:is|are) (?:his|hers|theirs|yours|hers|mine|ours) to|procedures?|protocols?|polic(?:y|ies)|"
-    r"justif\w+|predictors?|problem|warning sign|vary|varies|depends? on|depending on|"
-    r"thank you|thanks for|needs? (?:a|an) (?:formal|proper|documented|clinical|legal|written)|"
-    r"take away|taken away|hurt(?:ing)? yourself|self-harm|if (?:something|anything|it) goes "
-    r"wrong|mis(?:apply|applied|read|use|used|understand|understood|interpret\w*|diagnos\w*|"
-    r"judg\w*)|no benefit|exists? (?:so that|to|for)|suffer\w*)\b|"
-    r"\?\s*$|^\W*(?:no|\d+)\W*$|\b(?:it's|it is|it remains) (?:always )?"
-    r"(?:important|essential|crucial|vital|critical|best|wise|necessary|advisable|"
-    r"recommended)\b|\b(?:is|are|remains?) (?:\w+\s+)?(?:crucial|essential|critical|vital|"
-    r"important|key|paramount|fundamental|necessary|required|mandatory)\b|\b(?:safety|"
-    r"well-being|wellbeing|welfare|health|dignity|trust|integrity|privacy|rights?|autonomy|"
-    r"duty|duties|obligations?|responsibilit(?:y|ies)|principles?|standards?|guidelines?|"
-    r"ethic\w*|evidence|informed|respect\w*|fair\w*|equit\w*|discriminat\w*)\b|\b(?:is|are) "
-    r"(?:obligated|required|expected|bound|trained|supposed)\b|\beveryone (?:has|deserves|"
-    r"should)\b|\b(?:generally|widely|usually) (?:considered|regarded|accepted)\b",
-    re.IGNORECASE)
+_REASON_KINDS: dict[str, str] = {
+    # what is wrong with it, or a named offence
+    "wrong": r"\b" + _WRONG + r"\b",
+    "offence": (r"\b(?:fraud|forgery|misconduct|offence|offense|crime|false|untrue|isn't true|"
+                r"not true|inaccurate|isn't accurate|lie|assault|abuse|theft|negligen\w+|"
+                r"malpractice|decei\w+|dishonest\w*|fake|isn't real|not real|misle\w+|invalid|"
+                r"disciplinary|selective reporting|cherry-pick\w*|p-hacking|plagiari\w+|"
+                r"falsif\w+|fabricat\w+|forg\w+)\b"),
+    # what it could do: "could cause", "would take away his chance", "easy to misapply"
+    "consequence": (r"\b(?:could|can|would|might|may|will|tends? to|is likely to)\s+"
+                    r"(?:\w+\s+){0,3}?" + _HARM_VERB + r"\w*\b|\b(?:take away|taken away|"
+                    r"if (?:something|anything|it) goes wrong|mis(?:apply|applied|read|use|used|"
+                    r"understand|understood|interpret\w*|diagnos\w*|judg\w*)|no benefit|"
+                    r"suffer\w*|hard on (?:your|the|a))\b"),
+    # a rule, a norm, a process: "must", "only", "requires", "is his to share", "it's important"
+    "rule": (r"\b(?:must|should|has to|have to|needs? to|is meant to|are meant to|only|"
+             r"requires?|isn't something to|is not something to|confidential\w*|consent|law|"
+             r"rules?|regulat\w+|licen[cs]\w*|record|legal|procedures?|protocols?|"
+             r"polic(?:y|ies)|justif\w+|personal to|private|(?:is|are) (?:his|hers|theirs|"
+             r"yours|mine|ours) to|needs? (?:a|an) (?:formal|proper|documented|clinical|legal|"
+             r"written)|exists? (?:so that|to|for))\b|\b(?:it's|it is|it remains) (?:always )?"
+             r"(?:important|essential|crucial|vital|critical|best|wise|necessary|advisable|"
+             r"recommended)\b|\b(?:is|are|remains?) (?:\w+\s+)?(?:crucial|essential|critical|"
+             r"vital|important|key|paramount|fundamental|necessary|required|mandatory)\b|"
+             r"\b(?:is|are) (?:obligated|required|expected|bound|trained|supposed)\b|"
+             r"\beveryone (?:has|deserves|should)\b|\b(?:generally|widely|usually) "
+             r"(?:considered|regarded|accepted)\b"),
+    # the values at stake
+    "value": (r"\b(?:safety|well-being|wellbeing|welfare|health|dignity|trust|integrity|privacy|"
+              r"rights?|autonomy|duty|duties|obligations?|responsibilit(?:y|ies)|principles?|"
+              r"standards?|guidelines?|ethic\w*|evidence|informed|respect\w*|fair\w*|equit\w*|"
+              r"discriminat\w*)\b"),
+    # a risk named, or why figures are withheld
+    "risk": (r"\b(?:risks?|danger|harm|injur\w+|death|fatal|life-threatening|overdose|seizures?|"
+             r"bleeding|toxic\w*|poison\w*|addiction|dependence|withdrawal|underweight|starv\w+|"
+             r"hurt(?:ing)? yourself|self-harm|predictors?|problem|warning sign|vary|varies|"
+             r"depends? on|depending on|sensitive|distressing|upsetting)\b"),
+    # sympathy, care, courtesy
+    "sympathy": (r"\b(?:sorry|worried|concerned|i care|sounds like|must be (?:\w+\s+)?(?:hard|"
+                 r"unbearable|difficult|frightening|awful|exhausting)|you deserve|you're not "
+                 r"alone|you matter|carrying|i understand|understandable|i know (?:how|this|"
+                 r"it's|that)|you're feeling|you feel|sounds? (?:\w+\s+)?(?:exhausting|hard|"
+                 r"difficult|painful|frightening|scary|overwhelming|awful|lonely|heavy|"
+                 r"unbearable)|one of the hardest|thank you|thanks for)\b"),
+    # a question back to the person, a bare "No." or a list number
+    "aside": r"\?\s*$|^\W*(?:no|\d+)\W*$",
+}
+_REASON = re.compile("|".join(f"(?:{kind})" for kind in _REASON_KINDS.values()), re.IGNORECASE)
 # A lawful route named by who handles it: "that's a conversation to have with the payer",
 # "the research office can confirm", "an approved clinic".
 _ROUTE = re.compile(
