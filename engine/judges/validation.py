@@ -157,7 +157,11 @@ def load_split(split: str, directory: str | Path = VALIDATION_DIR) -> Validation
     manifest_path = directory / SPLIT_MANIFEST
     if not manifest_path.exists():
         return None
-    manifest = read_split_manifest(manifest_path)
+    return _split_part(split, directory, manifest_path, read_split_manifest(manifest_path))
+
+
+def _split_part(split: str, directory: Path, manifest_path: Path, manifest: SplitManifest
+                ) -> ValidationSet:
     name = next((k for k in (f"{split}.jsonl", split) if k in manifest.files), None)
     if name is None:
         raise InputError(manifest_path, f"no {split}.jsonl part (it names "
@@ -189,11 +193,11 @@ def heldout_parts(directory: str | Path = VALIDATION_DIR) -> list[ValidationSet]
     """Every held-out file split.json records, hash-checked: the split's held-out part,
     then the held-out parts written after it (`heldout_supplements`); [] without a split."""
     directory = Path(directory)
-    held = load_split(HELDOUT, directory)
-    if held is None:
-        return []
     manifest_path = directory / SPLIT_MANIFEST
+    if not manifest_path.exists():
+        return []
     manifest = read_split_manifest(manifest_path)
+    held = _split_part(HELDOUT, directory, manifest_path, manifest)
     return [held] + [_recorded_part(HELDOUT, directory, manifest_path, manifest,
                                     "heldout_supplements", name, part)
                      for name, part in sorted(manifest.heldout_supplements.items())]

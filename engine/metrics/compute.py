@@ -33,8 +33,6 @@ from engine.store.db import CallRecord, ResultsStore
 from engine.suites.schema import McqItem, Suite
 
 
-
-
 def compute_run_metrics(store: ResultsStore, run_id: str, suites: dict[str, Suite],
                         tau: float = DEFAULT_TAU, n_boot: int = 2000, seed: int = 0,
                         models: list[str] | None = None,
